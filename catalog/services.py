@@ -1,0 +1,1 @@
+"""Use cases of the catalog (listing, stock, imports) arrive with the catalog issue."""

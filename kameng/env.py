@@ -1,0 +1,185 @@
+"""Environment-driven configuration with errors that name the variable.
+
+django-environ does the parsing (URLs, lists, booleans, the optional ``.env`` file); this wrapper
+adds what a shop needs at start-up: every problem is collected, and :meth:`Config.finish` raises
+one :class:`ImproperlyConfigured` that lists each bad or missing variable with what was expected,
+instead of a bare traceback from deep inside Django.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_DB_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "sqlite"}
+
+
+class ConfigError(ImproperlyConfigured):
+    """Raised once, at the end of settings, listing every configuration problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Kameng cannot start, the configuration is wrong:\n{lines}")
+
+
+class Config:
+    def __init__(self, env_file: Path | None = None):
+        self._env = environ.Env()
+        if env_file is not None and env_file.exists() and "KAMENG_IGNORE_ENV_FILE" not in os.environ:
+            environ.Env.read_env(str(env_file), overwrite=False)
+        self.problems: list[str] = []
+
+    # -- plain values ---------------------------------------------------------------------
+    def _raw(self, name: str) -> str | None:
+        value = os.environ.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def _parse(self, name: str, default, parse, expected: str):
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
+            self.problems.append(f"{name}={raw!r} is not valid: expected {expected} ({exc})")
+            return default
+
+    def str(self, name: str, *, default: str = "") -> str:
+        return self._parse(name, default, lambda v: v, "a string")
+
+    def bool(self, name: str, *, default: bool) -> bool:
+        def parse(v: str) -> bool:
+            lowered = v.lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("not a boolean")
+
+        return self._parse(name, default, parse, "true or false")
+
+    def int(self, name: str, *, default: int) -> int:
+        return self._parse(name, default, int, "an integer")
+
+    def list(self, name: str, *, default: list) -> list:
+        return self._parse(name, default, lambda v: [p.strip() for p in v.split(",") if p.strip()], "a list")
+
+    def decimal_rate(self, name: str, *, default: str) -> Decimal:
+        def parse(v: str) -> Decimal:
+            rate = Decimal(v)
+            if not Decimal("0") <= rate < Decimal("1"):
+                raise ValueError("must be at least 0 and below 1, e.g. 0.10 for 10%")
+            return rate
+
+        return self._parse(name, Decimal(default), parse, "a fraction such as 0.10")
+
+    def db_url(self, name: str, *, default: str) -> dict:
+        raw = self._raw(name) or default
+
+        def parse(v: str) -> dict:
+            scheme = urlsplit(v).scheme
+            if scheme not in _DB_SCHEMES:
+                raise ValueError(f"unsupported scheme {scheme or '(none)'!r}")
+            config = environ.Env.db_url_config(v)
+            if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
+                raise ValueError("no database name after the host")
+            return config
+
+        try:
+            return parse(raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            self.problems.append(
+                f"{name} is not a usable database URL ({exc}): expected "
+                "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
+            )
+            return environ.Env.db_url_config("sqlite://:memory:")
+
+    def redis_url(self, name: str, *, default: str) -> str:
+        def parse(v: str) -> str:
+            parts = urlsplit(v)
+            if parts.scheme not in {"redis", "rediss", "unix"}:
+                raise ValueError(f"unsupported scheme {parts.scheme or '(none)'!r}")
+            if parts.scheme != "unix" and not parts.hostname:
+                raise ValueError("no host")
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+            return v
+
+        return self._parse(name, default, parse, "redis://HOST:PORT/DB")
+
+    def email_url(self, name: str, *, default: str) -> dict:
+        raw = self._raw(name) or default
+        try:
+            return environ.Env.email_url_config(raw)
+        except (ValueError, KeyError) as exc:
+            self.problems.append(f"{name} is not a usable e-mail URL ({exc}): expected smtp+tls://USER:PASS@HOST:587")
+            return environ.Env.email_url_config("consolemail://")
+
+    def fernet_keys(self, name: str, *, default: list) -> list:
+        def parse(v: str) -> list:
+            keys = [p.strip() for p in v.split(",") if p.strip()]
+            for position, key in enumerate(keys, 1):
+                try:
+                    if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                        raise ValueError
+                except (binascii.Error, ValueError):
+                    raise ValueError(f"key #{position} is not a 32-byte url-safe base64 Fernet key") from None
+            return keys
+
+        return self._parse(name, default, parse, "comma-separated Fernet keys, newest first")
+
+    # -- required in production ---------------------------------------------------------------
+    def required_when(self, flag: bool) -> _Required:
+        return _Required(self, flag)
+
+    def finish(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+
+class _Required:
+    """Same parsers, but in production a missing variable is an error, not a default."""
+
+    def __init__(self, config: Config, production: bool):
+        self._config = config
+        self._production = production
+
+    def _missing(self, name: str) -> bool:
+        if self._production and self._config._raw(name) is None:
+            self._config.problems.append(f"{name} is required when DEBUG is off")
+            return True
+        return False
+
+    def str(self, name: str, *, embedded_default: str, min_length: int = 0) -> str:
+        if self._missing(name):
+            return embedded_default
+        value = self._config.str(name, default=embedded_default)
+        if self._production and len(value) < min_length:
+            self._config.problems.append(f"{name} is too short: use at least {min_length} random characters")
+        return value
+
+    def list(self, name: str, *, embedded_default: list) -> list:
+        if self._missing(name):
+            return embedded_default
+        return self._config.list(name, default=embedded_default)
+
+    def db_url(self, name: str, *, embedded_default: str) -> dict:
+        self._missing(name)
+        return self._config.db_url(name, default=embedded_default)
+
+    def redis_url(self, name: str, *, embedded_default: str) -> str:
+        if self._missing(name):
+            return embedded_default
+        return self._config.redis_url(name, default=embedded_default)
+
+    def fernet_keys(self, name: str, *, embedded_default: list) -> list:
+        if self._missing(name):
+            return embedded_default
+        return self._config.fernet_keys(name, default=embedded_default)

@@ -1,0 +1,1 @@
+"""Pricing rules and campaigns (the marketing issue builds them)."""

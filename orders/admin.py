@@ -1,0 +1,1 @@
+# Admin registrations for orders arrive with the issue that builds its models.

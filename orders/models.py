@@ -1,0 +1,1 @@
+"""Orders: Order, OrderItem, OrderEvent, after-sales (the orders issue builds them)."""

@@ -1,0 +1,1 @@
+"""Checkout, the order lifecycle and delivery (the orders issue builds them)."""

@@ -1,0 +1,1 @@
+# Admin registrations for payments arrive with the issue that builds its models.

@@ -1,0 +1,1 @@
+"""Payments: Payment, Notification, Refund, Settlement (the payments issue builds them)."""

@@ -1,0 +1,1 @@
+"""Payment providers: alipay, wechat, balance and sandbox (the payments issue builds them)."""

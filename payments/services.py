@@ -1,0 +1,1 @@
+"""Confirming payments, refunds and settlement (the payments issue builds them)."""
