@@ -18,6 +18,7 @@ def listed_products() -> QuerySet[Product]:
         .select_related("category")
         .annotate(min_price_fen=Min("skus__price_fen", filter=Q(skus__is_active=True)))
         .filter(min_price_fen__isnull=False)
+        .order_by("sort_order", "-id")  # Meta.ordering is dropped from GROUP BY queries
     )
 
 

@@ -1,0 +1,141 @@
+"""Fixtures shared by every app's tests (a pytest plugin, loaded from pytest.ini).
+
+* Celery runs tasks eagerly (in the test's thread) unless the test asks for ``celery_worker``,
+  which starts a real worker thread consuming from the test Redis.
+* The cache (Redis) is emptied after each test, so rate limits and locks never leak.
+* ``browser``/``page`` drive Debian's Chromium through Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+# --- Celery ---------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _celery_eager_by_default():
+    from kameng.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (solo pool, in a thread) consuming from the test Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from kameng.celery import app
+
+    app.conf.task_always_eager = False
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, loglevel="WARNING") as worker:
+        yield worker
+    app.control.purge()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+# --- People and goods -------------------------------------------------------------------------------
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def user(db):
+    from accounts.models import User
+
+    return User.objects.create_user(email="buyer@example.com", password=PASSWORD, nickname="小明")
+
+
+@pytest.fixture
+def operator(db):
+    from accounts.models import User
+
+    return User.objects.create_superuser(email="operator@example.com", password=PASSWORD)
+
+
+@pytest.fixture
+def demo_shop(db):
+    from catalog.demo import seed_demo
+
+    return seed_demo(with_users=False)
+
+
+@pytest.fixture
+def merchant_staff(demo_shop):
+    from accounts.models import User
+
+    staff = User.objects.create_user(email="staff@merchant.example", password=PASSWORD, is_staff=True)
+    demo_shop.merchant.users.add(staff)
+    return staff
+
+
+# --- Browser ----------------------------------------------------------------------------------------
+def chromium_path() -> str:
+    configured = os.environ.get("CHROMIUM_PATH")
+    for candidate in ([configured] if configured else []) + list(CHROMIUM_CANDIDATES):
+        if candidate and shutil.which(candidate):
+            return candidate
+    pytest.fail("Chromium not found: install Debian's package with `sudo apt-get install -y chromium`", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the Django ORM calls that tests
+    # make next to it are still synchronous, so Django's async guard must not fire.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage",
+            ],
+        )  # fmt: skip
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, live_server, request):
+    """A phone-sized page; a screenshot lands in test-artifacts/ when the test fails."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

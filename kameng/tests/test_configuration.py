@@ -1,0 +1,107 @@
+"""Start-up with a bad environment: one clear message naming the variable, never a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from kameng.env import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 20 + "-production-secret-for-tests-only-0123456789abcdef",
+    "ALLOWED_HOSTS": "shop.example.com",
+    "DATABASE_URL": "postgres://kameng:secret@127.0.0.1:5432/kameng",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CARD_CODE_KEYS": Fernet.generate_key().decode(),
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in GOOD_PRODUCTION and not k.startswith("DJANGO_ALLOW")}
+    clean["KAMENG_IGNORE_ENV_FILE"] = "1"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_without_secrets_names_every_missing_variable():
+    result = manage("check", env={"DEBUG": "false"})
+    assert result.returncode == 2
+    for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_CODE_KEYS"):
+        assert f"{name} is required when DEBUG is off" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        (
+            "DATABASE_URL",
+            "mysql://root@db/shop",
+            "DATABASE_URL is not a usable database URL (unsupported scheme 'mysql')",
+        ),
+        ("DATABASE_URL", "postgres://kameng@db:notaport/shop", "DATABASE_URL is not a usable database URL"),
+        ("DATABASE_URL", "postgres://kameng@db:5432", "no database name"),
+        ("REDIS_URL", "http://cache:6379", "REDIS_URL='http://cache:6379' is not valid"),
+        ("CARD_CODE_KEYS", "not-a-key", "key #1 is not a 32-byte url-safe base64 Fernet key"),
+        ("SECRET_KEY", "short", "SECRET_KEY is too short"),
+        ("PLATFORM_COMMISSION_RATE", "10", "must be at least 0 and below 1"),
+        ("DEBUG", "maybe", "DEBUG='maybe' is not valid: expected true or false"),
+    ],
+)
+def test_malformed_variable_is_named(name, value, fragment):
+    result = manage("check", env={**GOOD_PRODUCTION, name: value})
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_explained_not_a_traceback():
+    env = {**GOOD_PRODUCTION, "DATABASE_URL": "postgres://kameng:secret@127.0.0.1:1/kameng"}
+    result = manage("migrate", env=env)
+    assert result.returncode == 2
+    assert "Cannot use the PostgreSQL database 'kameng' at 127.0.0.1:1 (DATABASE_URL)" in result.stderr
+    assert "secret" not in result.stderr  # the password is never echoed
+    assert "Traceback" not in result.stderr
+
+
+def test_check_deploy_is_clean_in_production_mode():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=GOOD_PRODUCTION)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_embedded_mode_needs_nothing():
+    result = manage("check", env={})
+    assert result.returncode == 0, result.stderr
+
+
+def test_config_collects_problems_and_parses_values(monkeypatch):
+    monkeypatch.setenv("KX_BOOL", "off")
+    monkeypatch.setenv("KX_LIST", " a, b ,,c ")
+    monkeypatch.setenv("KX_INT", "12x")
+    cfg = Config()
+    assert cfg.bool("KX_BOOL", default=True) is False
+    assert cfg.list("KX_LIST", default=[]) == ["a", "b", "c"]
+    assert cfg.int("KX_INT", default=5) == 5
+    assert cfg.int("KX_UNSET", default=7) == 7
+    with pytest.raises(ConfigError, match="KX_INT='12x' is not valid: expected an integer"):
+        cfg.finish()
+
+
+def test_fernet_keys_accepts_several_keys_newest_first(monkeypatch):
+    keys = [Fernet.generate_key().decode() for _ in range(2)]
+    monkeypatch.setenv("KX_KEYS", ",".join(keys))
+    cfg = Config()
+    assert cfg.fernet_keys("KX_KEYS", default=[]) == keys
+    cfg.finish()
