@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 from django.views.i18n import set_language
 
@@ -22,4 +23,7 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
+    # Under gunicorn in DEBUG (make stack) Django serves static and media itself; production
+    # static files come from WhiteNoise, media from the front proxy.
+    urlpatterns += staticfiles_urlpatterns()
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -105,3 +105,11 @@ def test_fernet_keys_accepts_several_keys_newest_first(monkeypatch):
     cfg = Config()
     assert cfg.fernet_keys("KX_KEYS", default=[]) == keys
     cfg.finish()
+
+
+def test_production_static_files_build_as_in_the_dockerfile(tmp_path):
+    """The Dockerfile's collectstatic step: hashed, compressed files for WhiteNoise."""
+    result = manage("collectstatic", "--no-input", env={**GOOD_PRODUCTION, "STATIC_ROOT": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    css = sorted(p.name for p in (tmp_path / "css").iterdir())
+    assert any(name.startswith("kameng.") and name.endswith(".css.gz") and name.count(".") == 3 for name in css), css

@@ -1,0 +1,64 @@
+# Kameng — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STACK_DIR ?= var/stack
+
+.PHONY: run test venv dev-venv migrate lint format check stack stack-stop messages clean
+
+# --- embedded shop: SQLite, eager Celery, sandbox payments, console e-mail ------------------------
+run: venv
+	$(PY) -m kameng.envfile
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# --- whole test suite on a throwaway PostgreSQL + Redis (started by the tests themselves) --------
+test: dev-venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+dev-venv: $(VENV)/.installed-dev
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: Kameng needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+migrate: venv
+	$(PY) manage.py migrate --no-input
+
+# --- code quality ------------------------------------------------------------------------------
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: dev-venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+check: dev-venv
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+messages: dev-venv
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles --ignore=var
+	$(PY) manage.py compilemessages --ignore=.venv
+
+# --- the full stack as local processes: PostgreSQL, Redis, gunicorn, Celery worker and beat -----
+stack: venv
+	$(PY) -m kameng.stack --dir $(STACK_DIR) --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) staticfiles var .pytest_cache .ruff_cache test-artifacts
