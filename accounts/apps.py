@@ -1,5 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def _sync_roles(sender, using="default", **kwargs):
+    from accounts.roles import sync_roles
+
+    sync_roles(using=using)
 
 
 class AccountsConfig(AppConfig):
@@ -8,3 +15,5 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import signals  # noqa: F401  (connects allauth signals)
+
+        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="accounts.sync_roles")

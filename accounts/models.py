@@ -92,6 +92,7 @@ class Merchant(models.Model):
         verbose_name = _("merchant")
         verbose_name_plural = _("merchants")
         ordering = ["name"]
+        permissions = [("operate_platform", "Operate the platform: see and manage every merchant")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(commission_rate__gte=0) & Q(commission_rate__lt=1),

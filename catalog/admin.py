@@ -24,3 +24,6 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["title", "title_en", "slug"]
     prepopulated_fields = {"slug": ("title",)}
     inlines = [SkuInline]
+
+# Import batches (upload, preview, progress, confirm) have their own module.
+from catalog import admin_imports  # noqa: E402, F401

@@ -1,17 +1,20 @@
-"""Demo data for the embedded run and for tests: one merchant, categories, products, SKUs.
+"""Demo data for the embedded run and for tests: two merchants, categories, products, SKUs, codes.
 
 ``seed_demo`` is idempotent: every row is found by a natural key (slug, e-mail, label) and
-updated in place, so running it twice leaves the same shop. Later issues extend it with card
-codes, a coupon, a time-limited special and member levels.
+updated in place, and codes are only added to a SKU that has none, so running it twice leaves the
+same shop. Demo codes are derived from the SKU (``DEMO-…``), never real.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.db import transaction
 
 from accounts.models import Merchant, User
+from accounts.roles import add_merchant_staff
+from catalog import codes, services
 from catalog.models import Category, Product, Sku
 
 CATEGORIES = [
@@ -74,23 +77,54 @@ PRODUCTS = [
     ),
 ]
 
+# Second merchant, to show that merchant staff see only their own goods in admin.
+OTHER_MERCHANT_PRODUCTS = [
+    ("honor-of-kings", "game-cards", "王者荣耀点券", "Honor of Kings vouchers", False,
+     [("60点券", 600, 580), ("300点券", 3000, 2900)]),
+]  # fmt: skip
+
+# Codes per SKU; a few SKUs are seeded low or sold out so the storefront shows every state.
+DEMO_STOCK = 30
+DEMO_STOCK_OVERRIDES = {("iqiyi-vip", "90天"): 3, ("office-key", "永久授权"): 0}
+
 DESCRIPTION = "购买后卡密显示在订单页并发送到您的邮箱。\n请在有效期内使用，虚拟商品售出后非质量问题不退换。"
 
-DEMO_PASSWORDS = {"admin@kameng.local": "kameng-admin", "merchant@kameng.local": "kameng-merchant"}
+DEMO_PASSWORDS = {
+    "admin@kameng.local": "kameng-admin",
+    "merchant@kameng.local": "kameng-merchant",
+    "other-merchant@kameng.local": "kameng-merchant",
+}
 
 
 @dataclass
 class DemoShop:
     merchant: Merchant
+    other_merchant: Merchant
     categories: dict[str, Category]
     products: dict[str, Product]
 
 
+def demo_code(sku: Sku, number: int) -> codes.Secret:
+    digest = hashlib.sha256(f"{sku.product.slug}/{sku.label}/{number}".encode()).hexdigest().upper()
+    return codes.Secret(code=f"DEMO-{digest[:4]}-{digest[4:8]}-{digest[8:12]}", password=digest[12:18])
+
+
+def _staff_user(email: str, nickname: str, merchant: Merchant) -> None:
+    user, created = User.objects.get_or_create(email=email, defaults={"nickname": nickname})
+    if created:
+        user.set_password(DEMO_PASSWORDS[email])
+        user.save(update_fields=["password"])
+    add_merchant_staff(merchant=merchant, user=user)
+
+
 @transaction.atomic
-def seed_demo(*, with_users: bool = True) -> DemoShop:
+def seed_demo(*, with_users: bool = True, with_codes: bool = True) -> DemoShop:
     merchant, _ = Merchant.objects.update_or_create(
         slug="demo-cards",
         defaults={"name": "卡盟示例商户", "contact_email": "merchant@kameng.local", "contact_name": "小卡"},
+    )
+    other_merchant, _ = Merchant.objects.update_or_create(
+        slug="star-games", defaults={"name": "星辰游戏", "contact_email": "other-merchant@kameng.local"}
     )
     if with_users:
         admin, created = User.objects.get_or_create(
@@ -99,13 +133,8 @@ def seed_demo(*, with_users: bool = True) -> DemoShop:
         if created:
             admin.set_password(DEMO_PASSWORDS[admin.email])
             admin.save(update_fields=["password"])
-        staff, created = User.objects.get_or_create(
-            email="merchant@kameng.local", defaults={"is_staff": True, "nickname": "示例商户"}
-        )
-        if created:
-            staff.set_password(DEMO_PASSWORDS[staff.email])
-            staff.save(update_fields=["password"])
-        merchant.users.add(staff)
+        _staff_user("merchant@kameng.local", "示例商户", merchant)
+        _staff_user("other-merchant@kameng.local", "星辰游戏", other_merchant)
 
     categories = {}
     for order, (slug, name, name_en) in enumerate(CATEGORIES):
@@ -114,11 +143,12 @@ def seed_demo(*, with_users: bool = True) -> DemoShop:
         )
 
     products = {}
-    for order, (slug, category, title, title_en, featured, skus) in enumerate(PRODUCTS):
+    catalogue = [(merchant, row) for row in PRODUCTS] + [(other_merchant, row) for row in OTHER_MERCHANT_PRODUCTS]
+    for order, (owner, (slug, category, title, title_en, featured, skus)) in enumerate(catalogue):
         product, _ = Product.objects.update_or_create(
             slug=slug,
             defaults={
-                "merchant": merchant,
+                "merchant": owner,
                 "category": categories[category],
                 "title": title,
                 "title_en": title_en,
@@ -130,10 +160,13 @@ def seed_demo(*, with_users: bool = True) -> DemoShop:
             },
         )
         for sku_order, (label, face_value_fen, price_fen) in enumerate(skus):
-            Sku.objects.update_or_create(
+            sku, _ = Sku.objects.update_or_create(
                 product=product,
                 label=label,
                 defaults={"face_value_fen": face_value_fen, "price_fen": price_fen, "sort_order": sku_order},
             )
+            if with_codes and not sku.codes.exists():
+                count = DEMO_STOCK_OVERRIDES.get((slug, label), DEMO_STOCK)
+                services.add_codes(sku=sku, secrets=[demo_code(sku, n) for n in range(count)])
         products[slug] = product
-    return DemoShop(merchant=merchant, categories=categories, products=products)
+    return DemoShop(merchant=merchant, other_merchant=other_merchant, categories=categories, products=products)

@@ -1,9 +1,14 @@
-"""What is for sale: categories, products and their denominations (SKUs).
+"""What is for sale and the stock behind it.
 
-Money is integer fen (分) everywhere. Card codes, import batches and stock alerts arrive with the
-catalog issue; the SKU already carries the fields they need (threshold, reusable flag).
+Category → Product (owned by a Merchant) → Sku (one denomination, priced in fen) → CardCode (one
+encrypted code). Codes arrive through an ImportBatch (staged as ImportRow until the merchant
+confirms); a StockAlert marks one low-stock episode of a SKU; CodeAccess records every time a
+person saw full codes (reveal in admin, full export).
+
+Money is integer fen (分) everywhere.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -62,7 +67,21 @@ class Product(models.Model):
     delivery_mode = models.CharField(
         _("delivery mode"), max_length=16, choices=DeliveryMode.choices, default=DeliveryMode.AUTOMATIC
     )
+    image = models.ImageField(_("cover image"), upload_to="products/%Y/%m/", blank=True)
     is_featured = models.BooleanField(_("featured"), default=False)
+    show_stock_count = models.BooleanField(
+        _("show exact stock"),
+        default=False,
+        help_text=_("Shoppers see the number of codes left, not only in stock / low."),
+    )
+    min_per_order = models.PositiveIntegerField(_("minimum per order"), default=1)
+    max_per_order = models.PositiveIntegerField(_("maximum per order"), default=10)
+    max_per_buyer = models.PositiveIntegerField(
+        _("maximum per buyer"),
+        null=True,
+        blank=True,
+        help_text=_("Across all of a buyer's orders; empty for no limit."),
+    )
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -74,6 +93,12 @@ class Product(models.Model):
         verbose_name_plural = _("products")
         ordering = ["sort_order", "-id"]
         indexes = [models.Index(fields=["status", "category"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_per_order__gte=1) & Q(max_per_order__gte=models.F("min_per_order")),
+                name="product_purchase_limits_consistent",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -83,6 +108,53 @@ class Product(models.Model):
 
     def display_title(self, language: str) -> str:
         return self.title_en if language == "en" and self.title_en else self.title
+
+
+class ProductImage(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images", verbose_name=_("product"))
+    image = models.ImageField(_("image"), upload_to="products/%Y/%m/")
+    alt = models.CharField(_("description"), max_length=120, blank=True)
+    sort_order = models.PositiveIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        verbose_name = _("product image")
+        verbose_name_plural = _("product images")
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.alt or self.image.name
+
+
+class BuyerField(models.Model):
+    """An input the buyer fills in at checkout for manual-delivery products (game ID, server, QQ…)."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("text")
+        NUMBER = "number", _("digits")
+        QQ = "qq", _("QQ number")
+        PHONE = "phone", _("mobile phone number")
+        EMAIL = "email", _("e-mail address")
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="buyer_fields", verbose_name=_("product")
+    )
+    key = models.SlugField(_("key"), max_length=40)
+    label = models.CharField(_("label"), max_length=40)
+    label_en = models.CharField(_("English label"), max_length=40, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    required = models.BooleanField(_("required"), default=True)
+    max_length = models.PositiveIntegerField(_("maximum length"), default=64)
+    help_text = models.CharField(_("hint"), max_length=120, blank=True)
+    sort_order = models.PositiveIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        verbose_name = _("buyer input field")
+        verbose_name_plural = _("buyer input fields")
+        ordering = ["sort_order", "id"]
+        constraints = [models.UniqueConstraint(fields=["product", "key"], name="buyer_field_key_unique_per_product")]
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class Sku(models.Model):
@@ -115,3 +187,200 @@ class Sku(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} · {self.label}"
+
+
+class ImportBatch(models.Model):
+    """One upload of codes: parsed in the background, previewed, then committed or cancelled."""
+
+    class Source(models.TextChoices):
+        XLSX = "xlsx", _("Excel (.xlsx)")
+        CSV = "csv", _("CSV")
+        TEXT = "text", _("pasted text")
+
+    class Mode(models.TextChoices):
+        ALL_OR_NOTHING = "all", _("all or nothing")
+        VALID_ROWS = "valid", _("import the valid rows")
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("waiting")
+        PARSING = "parsing", _("checking")
+        READY = "ready", _("ready to confirm")
+        COMMITTING = "committing", _("importing")
+        COMMITTED = "committed", _("imported")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="import_batches")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="import_batches")
+    sku = models.ForeignKey(
+        Sku, on_delete=models.PROTECT, null=True, blank=True, related_name="import_batches",
+        help_text=_("Empty: each row names its denomination in a column."),
+    )  # fmt: skip
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    filename = models.CharField(_("file name"), max_length=200, blank=True)
+    # The upload itself, Fernet-encrypted like the codes (it holds plaintext codes), deleted once
+    # the batch is committed or cancelled.
+    upload_path = models.CharField(max_length=300, blank=True, editable=False)
+    delimiter = models.CharField(_("code/password delimiter"), max_length=4, blank=True)
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.ALL_OR_NOTHING)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows checked"), default=0)
+    valid_rows = models.PositiveIntegerField(_("valid rows"), default=0)
+    error_rows = models.PositiveIntegerField(_("rows with errors"), default=0)
+    imported_rows = models.PositiveIntegerField(_("codes imported"), default=0)
+    # [{"row": 12, "reason": "duplicate_in_file", "detail": "..."}], the first ERROR_SAMPLE rows;
+    # the full list lives in ImportRow until the batch is finished.
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    error_counts = models.JSONField(_("errors by reason"), default=dict, blank=True)
+    failure = models.TextField(_("failure"), blank=True)
+    task_id = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import batch")
+        verbose_name_plural = _("import batches")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.filename or self.get_source_display()}"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status in {self.Status.READY, self.Status.COMMITTED} else 0
+        return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+class ImportRow(models.Model):
+    """A parsed row of a batch waiting for the merchant's confirmation (encrypted like CardCode)."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField()
+    sku = models.ForeignKey(Sku, on_delete=models.CASCADE, null=True)
+    payload = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    hint = models.CharField(max_length=24, blank=True)
+    error = models.CharField(max_length=32, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "row_number"]), models.Index(fields=["sku", "fingerprint"])]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.row_number}"
+
+
+class CardCodeQuerySet(models.QuerySet):
+    def for_sale(self, *, now):
+        """Codes allocation may take: available, or reserved by an order whose hold has passed."""
+        return self.filter(
+            Q(status=CardCode.Status.AVAILABLE) | Q(status=CardCode.Status.RESERVED, reserved_until__lt=now)
+        )
+
+
+class CardCode(models.Model):
+    """One card code (卡密). Plaintext never touches this table: see catalog/codes.py."""
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", _("available")
+        RESERVED = "reserved", _("reserved")
+        SOLD = "sold", _("sold")
+        VOID = "void", _("void")
+
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="codes", verbose_name=_("SKU"))
+    batch = models.ForeignKey(
+        ImportBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="codes", verbose_name=_("batch")
+    )
+    payload = models.TextField(_("encrypted code"), editable=False)
+    fingerprint = models.CharField(max_length=64, editable=False)
+    hint = models.CharField(_("code"), max_length=24, editable=False, help_text=_("Masked."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    reserved_until = models.DateTimeField(_("reserved until"), null=True, blank=True)
+    # Copied from the SKU when the code is added, so the database itself can refuse a second sale
+    # of a single-use code (constraint below) without a join.
+    reusable = models.BooleanField(_("reusable"), default=False, editable=False)
+    times_sold = models.PositiveIntegerField(_("times sold"), default=0)
+    sold_at = models.DateTimeField(_("sold"), null=True, blank=True)
+    voided_at = models.DateTimeField(_("voided"), null=True, blank=True)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    objects = CardCodeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("card code")
+        verbose_name_plural = _("card codes")
+        ordering = ["id"]
+        permissions = [("reveal_cardcode", "Can reveal and export full card codes")]
+        indexes = [
+            models.Index(fields=["sku", "status"], name="cardcode_sku_status"),
+            models.Index(fields=["sold_at"], name="cardcode_sold_at", condition=Q(sold_at__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["sku", "fingerprint"], name="cardcode_unique_per_sku"),
+            models.CheckConstraint(
+                condition=~Q(status="reserved") | Q(reserved_until__isnull=False), name="cardcode_reserved_has_deadline"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sold") | Q(sold_at__isnull=False), name="cardcode_sold_has_time"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="void") | Q(voided_at__isnull=False), name="cardcode_void_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hint} ({self.get_status_display()})"
+
+    def __repr__(self) -> str:
+        return f"<CardCode {self.pk} {self.status} {self.hint}>"
+
+
+class StockAlert(models.Model):
+    """One low-stock episode of a SKU: opened when available ≤ threshold, closed when restocked."""
+
+    sku = models.ForeignKey(Sku, on_delete=models.CASCADE, related_name="stock_alerts", verbose_name=_("SKU"))
+    available_at_open = models.PositiveIntegerField(_("available when raised"))
+    threshold = models.PositiveIntegerField(_("threshold"))
+    opened_at = models.DateTimeField(_("raised"), auto_now_add=True)
+    notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("restocked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("low-stock alert")
+        verbose_name_plural = _("low-stock alerts")
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sku"], condition=Q(closed_at__isnull=True), name="stock_alert_one_open_per_sku"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} ≤ {self.threshold}"
+
+
+class CodeAccess(models.Model):
+    """Every time a person saw full codes: a reveal in admin or a full stock export."""
+
+    class Kind(models.TextChoices):
+        REVEAL = "reveal", _("reveal")
+        EXPORT = "export", _("full export")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="code_accesses")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="code_accesses")
+    code = models.ForeignKey(CardCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="accesses")
+    code_count = models.PositiveIntegerField(_("codes"), default=1)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("code access record")
+        verbose_name_plural = _("code access records")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.user} · {self.code_count}"

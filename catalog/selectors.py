@@ -1,10 +1,36 @@
-"""Reads of the catalog shared by the storefront pages. Each returns a fixed number of queries."""
+"""Reads of the catalog shared by the storefront pages and the back office.
+
+Each returns a fixed number of queries, whatever the size of the catalog or the stock.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Min, Prefetch, Q, QuerySet
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from catalog.models import Category, Product, Sku
+from catalog.models import CardCode, Category, Product, Sku
+
+
+def for_sale_q(prefix: str = "", *, now=None) -> Q:
+    """Q for codes that can be sold now: available, or reserved past their deadline.
+
+    ``prefix`` is the path from the queried model to CardCode, e.g. ``"codes__"`` from Sku.
+    """
+    now = now or timezone.now()
+    return Q(**{f"{prefix}status": CardCode.Status.AVAILABLE}) | Q(
+        **{f"{prefix}status": CardCode.Status.RESERVED, f"{prefix}reserved_until__lt": now}
+    )
+
+
+def skus_with_stock(queryset: QuerySet[Sku] | None = None, *, now=None) -> QuerySet[Sku]:
+    """SKUs annotated with ``available_count``, ``reserved_count``, ``sold_count`` (one query)."""
+    now = now or timezone.now()
+    queryset = Sku.objects.all() if queryset is None else queryset
+    return queryset.annotate(
+        available_count=Count("codes", filter=for_sale_q("codes__", now=now)),
+        reserved_count=Count("codes", filter=Q(codes__status=CardCode.Status.RESERVED, codes__reserved_until__gte=now)),
+        sold_count=Count("codes", filter=Q(codes__status=CardCode.Status.SOLD)),
+    )
 
 
 def storefront_categories() -> QuerySet[Category]:

@@ -83,10 +83,22 @@ def demo_shop(db):
 
 @pytest.fixture
 def merchant_staff(demo_shop):
+    """Back-office staff of the demo merchant (not of ``demo_shop.other_merchant``)."""
     from accounts.models import User
+    from accounts.roles import add_merchant_staff
 
-    staff = User.objects.create_user(email="staff@merchant.example", password=PASSWORD, is_staff=True)
-    demo_shop.merchant.users.add(staff)
+    staff = User.objects.create_user(email="staff@merchant.example", password=PASSWORD)
+    add_merchant_staff(merchant=demo_shop.merchant, user=staff)
+    return staff
+
+
+@pytest.fixture
+def other_merchant_staff(demo_shop):
+    from accounts.models import User
+    from accounts.roles import add_merchant_staff
+
+    staff = User.objects.create_user(email="staff@other.example", password=PASSWORD)
+    add_merchant_staff(merchant=demo_shop.other_merchant, user=staff)
     return staff
 
 

@@ -1,0 +1,1 @@
+"""Admin for ImportBatch: upload, background check with progress, preview, confirm (being built)."""
