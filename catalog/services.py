@@ -8,6 +8,7 @@ from django.db import transaction
 
 from catalog import codes
 from catalog.models import CardCode, ImportBatch, Sku
+from catalog.signals import send_stock_changed
 
 
 def build_card_code(*, sku: Sku, secret: codes.Secret, batch: ImportBatch | None = None) -> CardCode:
@@ -27,7 +28,9 @@ def add_codes(*, sku: Sku, secrets: Iterable[codes.Secret], batch: ImportBatch |
     """Add codes to a SKU's stock. A code already in the SKU's stock raises IntegrityError
     (the unique fingerprint constraint); bulk imports check for duplicates first (catalog/imports.py)."""
     rows = [build_card_code(sku=sku, secret=secret, batch=batch) for secret in secrets]
-    return CardCode.objects.bulk_create(rows, batch_size=1000)
+    created = CardCode.objects.bulk_create(rows, batch_size=1000)
+    send_stock_changed(sku_ids=[sku.pk])
+    return created
 
 
 def reveal(*, code: CardCode) -> codes.Secret:
