@@ -5,7 +5,10 @@ Each returns a fixed number of queries, whatever the size of the catalog or the 
 
 from __future__ import annotations
 
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from datetime import timedelta
+
+from django.db.models import Count, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog.models import CardCode, Category, Product, Sku
@@ -23,39 +26,125 @@ def for_sale_q(prefix: str = "", *, now=None) -> Q:
 
 
 def skus_with_stock(queryset: QuerySet[Sku] | None = None, *, now=None) -> QuerySet[Sku]:
-    """SKUs annotated with ``available_count``, ``reserved_count``, ``sold_count`` (one query)."""
+    """SKUs annotated with ``available_count`` (sellable now), ``reserved_count`` (held by unpaid
+    orders), ``sold_count`` (sales), in one query."""
     now = now or timezone.now()
     queryset = Sku.objects.all() if queryset is None else queryset
     return queryset.annotate(
         available_count=Count("codes", filter=for_sale_q("codes__", now=now)),
         reserved_count=Count("codes", filter=Q(codes__status=CardCode.Status.RESERVED, codes__reserved_until__gte=now)),
-        sold_count=Count("codes", filter=Q(codes__status=CardCode.Status.SOLD)),
+        # A single-use code is sold once; a reusable one counts every sale (times_sold).
+        sold_count=Coalesce(Sum("codes__times_sold"), 0),
     )
 
 
-def storefront_categories() -> QuerySet[Category]:
-    return Category.objects.filter(is_active=True, parent__isnull=True)
+class StockLevel:
+    IN_STOCK = "in_stock"
+    LOW = "low"
+    SOLD_OUT = "sold_out"
 
 
-def listed_products() -> QuerySet[Product]:
-    """Listed products of active merchants, with their lowest active price, in one query."""
+def stock_level(*, available: int, threshold: int, reusable: bool = False) -> str:
+    if available <= 0:
+        return StockLevel.SOLD_OUT
+    if not reusable and available <= threshold:
+        return StockLevel.LOW
+    return StockLevel.IN_STOCK
+
+
+def active_categories() -> list[Category]:
+    """Every shown category, parents before children, each with ``.children`` filled (one query)."""
+    categories = list(Category.objects.filter(is_active=True).order_by("sort_order", "id"))
+    by_id = {category.pk: category for category in categories}
+    for category in categories:
+        category.children_list = []
+    for category in categories:
+        parent = by_id.get(category.parent_id)
+        if parent is not None:
+            parent.children_list.append(category)
+    return categories
+
+
+def storefront_categories(categories: list[Category] | None = None) -> list[Category]:
+    """Top-level shown categories (children reachable through ``.children_list``)."""
+    categories = active_categories() if categories is None else categories
+    return [category for category in categories if category.parent_id is None]
+
+
+def descendant_ids(category: Category, categories: list[Category]) -> list[int]:
+    """``category`` and every shown category below it, from an :func:`active_categories` list."""
+    by_id = {c.pk: c for c in categories}
+    root = by_id.get(category.pk, category)
+    ids, stack = [], [root]
+    while stack:
+        current = stack.pop()
+        ids.append(current.pk)
+        stack.extend(getattr(current, "children_list", []))
+    return ids
+
+
+def listed_products(*, now=None) -> QuerySet[Product]:
+    """Listed products of active merchants with at least one active SKU, in one query, annotated:
+
+    * ``min_price_fen`` — lowest active SKU price;
+    * ``for_sale_count`` — codes that can be sold now over its active SKUs (automatic delivery);
+    * ``sold_30d`` — sales in the last 30 days (sold codes; a reusable code counts each sale).
+    """
+    now = now or timezone.now()
+    for_sale = (
+        CardCode.objects.filter(for_sale_q(now=now), sku__product=OuterRef("pk"), sku__is_active=True)
+        .order_by()
+        .values("sku__product")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    sold = (
+        CardCode.objects.filter(sku__product=OuterRef("pk"), sold_at__gte=now - timedelta(days=30))
+        .order_by()
+        .values("sku__product")
+        .annotate(n=Sum("times_sold"))
+        .values("n")
+    )
     return (
         Product.objects.listed()
         .select_related("category")
-        .annotate(min_price_fen=Min("skus__price_fen", filter=Q(skus__is_active=True)))
+        .annotate(
+            min_price_fen=Min("skus__price_fen", filter=Q(skus__is_active=True)),
+            for_sale_count=Coalesce(Subquery(for_sale), 0),
+            sold_30d=Coalesce(Subquery(sold), 0),
+        )
         .filter(min_price_fen__isnull=False)
         .order_by("sort_order", "-id")  # Meta.ordering is dropped from GROUP BY queries
     )
 
 
+def best_selling(*, limit: int = 8) -> QuerySet[Product]:
+    return listed_products().filter(sold_30d__gt=0).order_by("-sold_30d", "sort_order", "-id")[:limit]
+
+
 def product_for_page(*, slug: str) -> Product | None:
-    return (
+    """The product with its active SKUs, each annotated with stock and ``stock_level`` (2 queries)."""
+    product = (
         Product.objects.listed()
         .select_related("category", "merchant")
-        .prefetch_related(Prefetch("skus", queryset=Sku.objects.filter(is_active=True)))
+        .prefetch_related(
+            Prefetch("skus", queryset=skus_with_stock(Sku.objects.filter(is_active=True)), to_attr="active_skus"),
+            "images",
+        )
         .filter(slug=slug)
         .first()
     )
+    if product is not None:
+        automatic = product.delivery_mode == Product.DeliveryMode.AUTOMATIC
+        for sku in product.active_skus:
+            sku.stock_level = (
+                stock_level(
+                    available=sku.available_count, threshold=sku.low_stock_threshold, reusable=sku.reusable_code
+                )
+                if automatic
+                else StockLevel.IN_STOCK  # manual and upstream delivery do not draw on card codes
+            )
+    return product
 
 
 def search_products(*, query: str) -> QuerySet[Product]:

@@ -1,34 +1,46 @@
+"""Storefront pages. Thin: reads come from catalog/selectors.py, each page a constant number of queries."""
+
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from catalog import selectors
-from catalog.models import Category
 
 PAGE_SIZE = 24
 
 
 def home(request):
+    categories = selectors.active_categories()
     products = selectors.listed_products()
     return render(
         request,
         "catalog/home.html",
         {
-            "categories": selectors.storefront_categories(),
+            "categories": selectors.storefront_categories(categories),
             "featured": products.filter(is_featured=True)[:8],
-            "latest": products.order_by("-created_at")[:PAGE_SIZE],
+            "best_selling": selectors.best_selling(limit=8),
+            "latest": products.order_by("-created_at", "-id")[:PAGE_SIZE],
         },
     )
 
 
 def category(request, slug: str):
-    current = get_object_or_404(Category, slug=slug, is_active=True)
-    products = selectors.listed_products().filter(category=current)
+    categories = selectors.active_categories()
+    current = next((c for c in categories if c.slug == slug), None)
+    if current is None:
+        raise Http404
+    products = selectors.listed_products().filter(category_id__in=selectors.descendant_ids(current, categories))
     page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    parent = next((c for c in categories if c.pk == current.parent_id), None)
     return render(
         request,
         "catalog/category.html",
-        {"category": current, "categories": selectors.storefront_categories(), "page": page},
+        {
+            "category": current,
+            "parent": parent,
+            "categories": selectors.storefront_categories(categories),
+            "page": page,
+        },
     )
 
 
@@ -36,7 +48,13 @@ def product(request, slug: str):
     found = selectors.product_for_page(slug=slug)
     if found is None:
         raise Http404
-    return render(request, "catalog/product.html", {"product": found, "skus": list(found.skus.all())})
+    skus = found.active_skus
+    first_available = next((sku for sku in skus if sku.stock_level != selectors.StockLevel.SOLD_OUT), None)
+    return render(
+        request,
+        "catalog/product.html",
+        {"product": found, "skus": skus, "selected": first_available, "StockLevel": selectors.StockLevel},
+    )
 
 
 def search(request):

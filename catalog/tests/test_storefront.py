@@ -1,22 +1,36 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Merchant
+from catalog import codes, services
 from catalog.demo import seed_demo
-from catalog.models import Category, Product, Sku
+from catalog.models import CardCode, Category, Product, Sku
 
 pytestmark = pytest.mark.django_db
 
 
 def add_products(shop, count: int, *, start: int = 0) -> None:
+    """``count`` more listed products with three SKUs and a few codes each, some of them sold."""
     category = shop.categories["game-cards"]
     for n in range(start, start + count):
         product = Product.objects.create(
             merchant=shop.merchant, category=category, title=f"扩展商品 {n}", slug=f"extra-{n}",
             status=Product.Status.LISTED, is_featured=n % 2 == 0,
         )  # fmt: skip
-        Sku.objects.bulk_create(Sku(product=product, label=f"{p}元", price_fen=p * 100) for p in (10, 20, 50))
+        skus = Sku.objects.bulk_create(Sku(product=product, label=f"{p}元", price_fen=p * 100) for p in (10, 20, 50))
+        for sku in skus:
+            services.add_codes(sku=sku, secrets=[codes.Secret(f"X{n}-{sku.label}-{i}") for i in range(3)])
+        sell(skus[0], 1)
+
+
+def sell(sku: Sku, count: int) -> None:
+    """Mark codes sold the way delivery will (the orders issue owns the real path)."""
+    ids = list(sku.codes.filter(status=CardCode.Status.AVAILABLE).values_list("pk", flat=True)[:count])
+    CardCode.objects.filter(pk__in=ids).update(status=CardCode.Status.SOLD, sold_at=timezone.now(), times_sold=1)
 
 
 def count_queries(client, url: str) -> int:
@@ -25,11 +39,11 @@ def count_queries(client, url: str) -> int:
     return len(queries)
 
 
-@pytest.mark.parametrize("url", ["/", "/c/game-cards/", "/search/?q=商品", "/p/steam-wallet/"])
+@pytest.mark.parametrize("url", ["/", "/c/game-cards/", "/search/?q=商品", "/p/extra-0/"])
 def test_query_count_does_not_grow_with_the_catalog(client, demo_shop, url):
     add_products(demo_shop, 1)
     before = count_queries(client, url)
-    add_products(demo_shop, 40, start=1)  # more than a page of results
+    add_products(demo_shop, 40, start=1)  # more than a page of results, 120 more SKUs with codes
     assert count_queries(client, url) == before
     assert before <= 4
 
@@ -96,3 +110,64 @@ def test_database_refuses_a_free_or_negative_price(demo_shop):
         Sku.objects.create(product=product, label="0元", price_fen=0)
     with pytest.raises(IntegrityError), transaction.atomic():
         Sku.objects.create(product=product, label="负成本", price_fen=100, cost_fen=-1)
+
+
+def test_product_page_shows_stock_levels(client, demo_shop):
+    # Demo stock: iQIYI 30天 has 30 codes, 90天 only 3 (threshold 10).
+    html = client.get("/p/iqiyi-vip/").content.decode()
+    assert "有货" in html and "仅剩少量" in html
+    assert "30 left" not in html  # exact counts are the merchant's choice
+
+    Product.objects.filter(slug="iqiyi-vip").update(show_stock_count=True)
+    client.cookies["django_language"] = "en"
+    html = client.get("/p/iqiyi-vip/").content.decode()
+    assert "30 left" in html and "3 left" in html
+
+
+def test_sold_out_denomination_is_disabled_and_product_flagged(client, demo_shop):
+    html = client.get("/p/office-key/").content.decode()  # its only SKU has no codes
+    assert "售罄" in html
+    assert 'value="' in html and "disabled" in html
+    assert "售罄" in client.get("/c/software/").content.decode()
+
+
+def test_expired_reservations_count_as_stock(client, demo_shop):
+    sku = Sku.objects.get(product__slug="iqiyi-vip", label="90天")
+    CardCode.objects.filter(sku=sku).update(
+        status=CardCode.Status.RESERVED, reserved_until=timezone.now() + timedelta(minutes=10)
+    )
+    assert "售罄" in client.get("/p/iqiyi-vip/").content.decode()
+    CardCode.objects.filter(sku=sku).update(reserved_until=timezone.now() - timedelta(seconds=1))
+    assert "售罄" not in client.get("/p/iqiyi-vip/").content.decode()
+
+
+def test_manual_products_are_never_sold_out(client, demo_shop):
+    Product.objects.filter(slug="office-key").update(delivery_mode=Product.DeliveryMode.MANUAL)
+    html = client.get("/p/office-key/").content.decode()
+    assert "售罄" not in html and "人工" in html
+
+
+def test_best_sellers_are_ranked_by_recent_sales(client, demo_shop):
+    assert "畅销" not in client.get("/").content.decode()  # no sales yet: section hidden
+    sell(Sku.objects.get(product__slug="iqiyi-vip", label="30天"), 5)
+    sell(Sku.objects.get(product__slug="office-key", label="永久授权"), 0)
+    sell(Sku.objects.get(product__slug="python-course", label="标准版"), 2)
+    old = Sku.objects.get(product__slug="steam-wallet", label="50元")
+    sell(old, 9)
+    old.codes.filter(status=CardCode.Status.SOLD).update(sold_at=timezone.now() - timedelta(days=31))
+    html = client.get("/").content.decode()
+    section = html[html.index("畅销") : html.index("全部商品")]
+    assert section.index("爱奇艺黄金会员") < section.index("Python 入门课程兑换码")
+    assert "Steam 钱包充值卡" not in section  # its sales are older than 30 days
+
+
+def test_subcategories_show_their_products_under_the_parent(client, demo_shop):
+    parent = demo_shop.categories["game-cards"]
+    child = Category.objects.create(parent=parent, name="手游点券", name_en="Mobile games", slug="mobile-games")
+    Product.objects.filter(slug="honor-of-kings").update(category=child)
+    html = client.get("/c/game-cards/").content.decode()
+    assert "手游点券" in html and "王者荣耀点券" in html
+    child_html = client.get("/c/mobile-games/").content.decode()
+    assert "王者荣耀点券" in child_html and "Steam 钱包充值卡" not in child_html
+    Category.objects.filter(pk=child.pk).update(is_active=False)
+    assert client.get("/c/mobile-games/").status_code == 404
