@@ -329,6 +329,10 @@ class CardCode(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="void") | Q(voided_at__isnull=False), name="cardcode_void_has_time"
             ),
+            # The database, not only Python, refuses a second sale of a single-use code.
+            models.CheckConstraint(
+                condition=Q(reusable=True) | Q(times_sold__lte=1), name="cardcode_single_use_sold_once"
+            ),
         ]
 
     def __str__(self) -> str:
