@@ -240,5 +240,11 @@ SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG
 PAYMENT_NOTIFY_BASE_URL = cfg.str("PAYMENT_NOTIFY_BASE_URL", default=SITE_URL)
+# Card-code imports (catalog/imports.py): uploads are kept Fernet-encrypted in this private
+# directory (never under MEDIA_ROOT) until the batch is committed or cancelled; web and worker
+# processes must share it.
+IMPORT_UPLOAD_DIR = Path(cfg.str("IMPORT_UPLOAD_DIR", default=str(BASE_DIR / "var" / "imports")))
+IMPORT_MAX_UPLOAD_MB = cfg.int("IMPORT_MAX_UPLOAD_MB", default=50)
+IMPORT_MAX_ROWS = cfg.int("IMPORT_MAX_ROWS", default=1_000_000)
 
 cfg.finish()
