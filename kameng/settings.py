@@ -130,10 +130,35 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 # Periodic jobs. Each entry expires before its next run so a backlog never piles up; every task
 # here is safe to run late, twice, or from two beat hosts (see kameng/tasks.py).
 CELERY_BEAT_SCHEDULE = {
+    # Orders: unpaid orders past their deadline give their codes back (allocation does not wait
+    # for this: it treats expired reservations as free), and paid orders whose delivery task was
+    # lost (broker down, worker killed) are queued again.
+    "orders.expire_overdue_orders": {
+        "task": "orders.tasks.expire_overdue_orders",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "orders.redeliver_stuck_orders": {
+        "task": "orders.tasks.redeliver_stuck_orders",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "accounts.clear_expired_sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=4, minute=17),
         "options": {"expires": 3600},
+    },
+    # Low-stock alerts: re-evaluate every SKU (catches reservations that expired without a release)
+    # and re-queue alert e-mails lost on the way; then the merchants' daily digest.
+    "catalog.sweep_low_stock": {
+        "task": "catalog.tasks.sweep_low_stock",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
+    "catalog.send_low_stock_digest": {
+        "task": "catalog.tasks.send_low_stock_digest",
+        "schedule": crontab(hour=9, minute=5),
+        "options": {"expires": 3 * 3600},
     },
 }
 
@@ -236,6 +261,8 @@ PLATFORM_COMMISSION_RATE = cfg.decimal_rate("PLATFORM_COMMISSION_RATE", default=
 # Newest key first; older keys only decrypt (see catalog rotate_card_keys).
 CARD_CODE_KEYS = required.fernet_keys("CARD_CODE_KEYS", embedded_default=[])
 ORDER_RESERVATION_MINUTES = cfg.int("ORDER_RESERVATION_MINUTES", default=15)
+# Stock hoarding: at most this many unpaid orders at once per user, per e-mail and per IP.
+MAX_UNPAID_ORDERS = cfg.int("MAX_UNPAID_ORDERS", default=3)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG

@@ -1,1 +1,218 @@
-"""Orders: Order, OrderItem, OrderEvent, after-sales (the orders issue builds them)."""
+"""Orders: what a buyer bought, what they were charged, what was handed over, and every step.
+
+Order ─┬─ OrderItem (one SKU, a price snapshot, buyer inputs) ── OrderItemCode (a card code held
+       │                                                         or delivered for this item)
+       ├─ OrderEvent (every state transition: who, when, why)
+       ├─ Fulfilment (exists once the order was delivered: delivery happens at most once)
+       └─ AfterSalesRequest
+
+States follow DESIGN.md's table (see :class:`Order.Status`); every transition is a conditional
+UPDATE made by orders/services.py that reports whether it happened.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Merchant
+from catalog.models import CardCode, Sku
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("awaiting payment")
+        PAID = "paid", _("paid")
+        PROCESSING = "processing", _("processing")
+        DELIVERED = "delivered", _("delivered")
+        EXPIRED = "expired", _("expired")
+        CANCELLED = "cancelled", _("cancelled")
+        REFUNDING = "refunding", _("refunding")
+        REFUNDED = "refunded", _("refunded")
+
+    number = models.CharField(_("order number"), max_length=24, unique=True)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    email = models.EmailField(_("e-mail"))
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    # Guest access: "h$<hmac>" for a generated secret, a Django password hash for a chosen one.
+    query_secret_hash = models.CharField(max_length=200, blank=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
+    subtotal_fen = models.BigIntegerField(_("subtotal (fen)"))
+    discount_fen = models.BigIntegerField(_("discount (fen)"), default=0)
+    total_fen = models.BigIntegerField(_("total (fen)"))
+    pricing = models.JSONField(_("price breakdown"), default=dict, blank=True)
+    refunded_fen = models.BigIntegerField(_("refunded (fen)"), default=0)
+    reserved_until = models.DateTimeField(_("pay before"))
+    idempotency_key = models.CharField(max_length=64, unique=True, editable=False)
+    client_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    language = models.CharField(max_length=8, default="zh-hans", editable=False)
+    created_at = models.DateTimeField(_("placed"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    codes_first_viewed_at = models.DateTimeField(_("codes first viewed"), null=True, blank=True)
+    delivery_email_sent_at = models.DateTimeField(_("delivery e-mail sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "reserved_until"], name="order_status_deadline"),
+            models.Index(fields=["email", "status"], name="order_email_status"),
+            models.Index(fields=["client_ip", "status"], name="order_ip_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(total_fen=models.F("subtotal_fen") - models.F("discount_fen")), name="order_total_adds_up"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_fen__gte=0) & Q(refunded_fen__lte=models.F("total_fen")),
+                name="order_refund_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:detail", kwargs={"number": self.number})
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="order_items")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="order_items")
+    product_title = models.CharField(_("product"), max_length=120)
+    sku_label = models.CharField(_("denomination"), max_length=40)
+    delivery_mode = models.CharField(_("delivery mode"), max_length=16)
+    reusable_code = models.BooleanField(default=False)
+    unit_price_fen = models.BigIntegerField(_("unit price (fen)"))
+    quantity = models.PositiveIntegerField(_("quantity"))
+    discount_fen = models.BigIntegerField(_("discount (fen)"), default=0)
+    total_fen = models.BigIntegerField(_("amount (fen)"))
+    buyer_inputs = models.JSONField(_("buyer inputs"), default=dict, blank=True)
+    # Manual delivery: what the merchant reports back (e.g. "top-up done, 5000 points").
+    manual_result = models.TextField(_("delivery result"), blank=True)
+
+    class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_item_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(total_fen=models.F("unit_price_fen") * models.F("quantity") - models.F("discount_fen")),
+                name="order_item_total_adds_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_title} · {self.sku_label} × {self.quantity}"
+
+
+class OrderItemCode(models.Model):
+    """A card code held (reserved) for, or delivered to, one order item.
+
+    The partial unique constraint is the database's guarantee that a single-use code is held or
+    delivered by at most one order item at any time — it is never sold twice, whatever the code
+    path. Taking over an expired reservation first marks the old holder's row ``released``.
+    """
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", _("reserved")
+        DELIVERED = "delivered", _("delivered")
+        RELEASED = "released", _("released")
+
+    item = models.ForeignKey(OrderItem, on_delete=models.CASCADE, related_name="codes")
+    code = models.ForeignKey(CardCode, on_delete=models.PROTECT, related_name="order_links")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    reusable = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=Q(status__in=["reserved", "delivered"], reusable=False),
+                name="single_use_code_held_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}:{self.code_id} {self.status}"
+
+
+class OrderEvent(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    kind = models.CharField(_("event"), max_length=32)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+
+
+class Fulfilment(models.Model):
+    """The one delivery of an order. Its uniqueness is the last line against delivering twice."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="fulfilment")
+    delivered_codes = models.PositiveIntegerField(default=0)
+    reallocated_codes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"fulfilment of {self.order_id}"
+
+
+class AfterSalesRequest(models.Model):
+    class Reason(models.TextChoices):
+        INVALID_CODE = "invalid_code", _("the code does not work")
+        WRONG_DENOMINATION = "wrong_denomination", _("wrong denomination")
+        OTHER = "other", _("other")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("waiting for the merchant")
+        REPLACED = "replaced", _("codes replaced")
+        REFUNDED = "refunded", _("refunded")
+        REJECTED = "rejected", _("rejected")
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="after_sales")
+    reason = models.CharField(_("reason"), max_length=24, choices=Reason.choices)
+    message = models.TextField(_("message"), max_length=2000)
+    evidence = models.ImageField(_("evidence"), upload_to="after-sales/%Y/%m/", blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    refund_fen = models.BigIntegerField(_("refund (fen)"), default=0)
+    decision_note = models.TextField(_("answer"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("opened"), auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("after-sales request")
+        verbose_name_plural = _("after-sales requests")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["order"], condition=Q(status="open"), name="one_open_after_sales_per_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} · {self.get_reason_display()}"

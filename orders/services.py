@@ -1,1 +1,611 @@
-"""Checkout, the order lifecycle and delivery (the orders issue builds them)."""
+"""Checkout, the order lifecycle and delivery.
+
+The lifecycle (DESIGN.md):
+
+    pending_payment ──paid──▶ paid ──codes handed over──▶ delivered
+          │                   │  └──manual items──▶ processing ──merchant done──▶ delivered
+          │                   └──cannot deliver──▶ refunding ──▶ refunded
+          └──deadline / shopper cancels──▶ expired / cancelled   (a late payment still → paid)
+
+Every transition is :func:`transition`: one conditional UPDATE (``WHERE status IN (...)``) that
+reports whether it happened, plus an OrderEvent. Lock order (docs/ARCHITECTURE.md): Order →
+Payment → CardCode → OrderItemCode; no network call while rows are locked.
+
+Codes are reserved at checkout with ``SELECT … FOR UPDATE SKIP LOCKED`` on codes that are for
+sale now — available, or reserved by an order whose deadline has passed (so expiry never depends
+on a worker having run). Delivery runs at most once per order: the order row is locked and must
+be ``paid``; the transition and a unique Fulfilment row make a second run a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Merchant
+from catalog.models import CardCode, Product, Sku
+from catalog.selectors import for_sale_q
+from catalog.signals import send_stock_changed
+from kameng.tasks import enqueue_on_commit
+from orders import pricing
+from orders.models import Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
+
+logger = logging.getLogger(__name__)
+Status = Order.Status
+
+# -- errors shown to the shopper ---------------------------------------------------------------------
+
+
+class CheckoutError(Exception):
+    """A reason checkout cannot go ahead, worded for the shopper."""
+
+
+class OutOfStock(CheckoutError):
+    def __init__(self, sku: Sku, available: int):
+        self.sku, self.available = sku, available
+        if available:
+            message = _("Only %(count)s left of %(product)s · %(label)s.")
+        else:
+            message = _("%(product)s · %(label)s is sold out.")
+        super().__init__(message % {"count": available, "product": sku.product.title, "label": sku.label})
+
+
+# -- order numbers and query secrets ---------------------------------------------------------------------
+
+
+def new_order_number() -> str:
+    """``K`` + local date + 10 random digits: unguessable enough not to enumerate, easy to read out."""
+    return f"K{timezone.localtime():%y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def new_query_secret() -> str:
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read over the phone
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def hash_query_secret(secret: str, *, chosen: bool) -> str:
+    """A generated secret has 50 bits of entropy: a keyed HMAC is enough and fast. A secret the
+    buyer chose may be weak: it gets Django's slow password hash."""
+    if chosen:
+        return make_password(secret)
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"order-secret:{secret}".encode(), hashlib.sha256).hexdigest()
+    return f"h${digest}"
+
+
+def check_query_secret(order: Order, secret: str) -> bool:
+    """Constant-time comparison of a secret against the order's stored hash."""
+    stored = order.query_secret_hash
+    if not stored or not secret:
+        return False
+    if stored.startswith("h$"):
+        return hmac.compare_digest(stored, hash_query_secret(secret.strip().upper(), chosen=False))
+    return check_password(secret.strip(), stored)
+
+
+# -- transitions -----------------------------------------------------------------------------------------
+
+
+def transition(
+    order: Order, *, source: list[str], target: str, kind: str, actor=None, note: str = "", data=None, **fields
+) -> bool:
+    """Move ``order`` to ``target`` if it is in one of ``source`` states; record an OrderEvent.
+
+    Returns whether the UPDATE changed the row. ``order`` is refreshed in memory when it did.
+    """
+    changed = Order.objects.filter(pk=order.pk, status__in=source).update(status=target, **fields)
+    if changed:
+        previous = order.status
+        order.status = target
+        for name, value in fields.items():
+            setattr(order, name, value)
+        OrderEvent.objects.create(
+            order=order, from_status=previous, to_status=target, kind=kind, actor=actor, note=note, data=data or {}
+        )
+    return bool(changed)
+
+
+def record_event(order: Order, *, kind: str, actor=None, note: str = "", data=None) -> None:
+    OrderEvent.objects.create(
+        order=order,
+        from_status=order.status,
+        to_status=order.status,
+        kind=kind,
+        actor=actor,
+        note=note,
+        data=data or {},
+    )
+
+
+def effective_status(order: Order, *, now=None) -> str:
+    """What the buyer sees: an unpaid order past its deadline is expired, whether or not the sweeper ran."""
+    now = now or timezone.now()
+    if order.status == Status.PENDING_PAYMENT and order.reserved_until <= now:
+        return Status.EXPIRED
+    return order.status
+
+
+# -- checkout --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CartLine:
+    sku_id: int
+    quantity: int
+    buyer_inputs: dict = field(default_factory=dict)
+
+
+@dataclass
+class PlacedOrder:
+    order: Order
+    query_secret: str | None  # the generated secret, shown once; None when chosen or signed in
+    created: bool
+
+
+def unpaid_order_limit_reached(*, buyer, email: str, client_ip: str | None, now) -> bool:
+    limit = settings.MAX_UNPAID_ORDERS
+    open_orders = Order.objects.filter(status=Status.PENDING_PAYMENT, reserved_until__gt=now)
+    checks = [Q(email__iexact=email)]
+    if buyer is not None:
+        checks.append(Q(buyer=buyer))
+    if client_ip:
+        checks.append(Q(client_ip=client_ip))
+    return any(open_orders.filter(check)[:limit].count() >= limit for check in checks)
+
+
+def _check_lines(lines: list[CartLine], *, buyer) -> list[tuple[Sku, CartLine]]:
+    if not lines:
+        raise CheckoutError(_("Your cart is empty."))
+    skus = {
+        sku.pk: sku
+        for sku in Sku.objects.select_related("product", "product__merchant").filter(
+            pk__in=[line.sku_id for line in lines]
+        )
+    }
+    checked = []
+    per_product: dict[int, int] = {}
+    for line in lines:
+        sku = skus.get(line.sku_id)
+        if (
+            sku is None
+            or not sku.is_active
+            or sku.product.status != Product.Status.LISTED
+            or sku.product.merchant.status != Merchant.Status.ACTIVE
+        ):
+            raise CheckoutError(_("One of the items is no longer on sale. Please check your cart."))
+        per_product[sku.product_id] = per_product.get(sku.product_id, 0) + line.quantity
+        checked.append((sku, line))
+    for sku, _line in checked:
+        product, quantity = sku.product, per_product[sku.product_id]
+        if not product.min_per_order <= quantity <= product.max_per_order:
+            raise CheckoutError(
+                _("%(product)s: buy between %(low)s and %(high)s per order.")
+                % {"product": product.title, "low": product.min_per_order, "high": product.max_per_order}
+            )
+        if product.max_per_buyer and buyer is not None:
+            bought = (
+                OrderItem.objects.filter(order__buyer=buyer, sku__product=product)
+                .exclude(order__status__in=[Status.EXPIRED, Status.CANCELLED, Status.REFUNDED])
+                .aggregate(n=Sum("quantity"))["n"]
+                or 0
+            )
+            if bought + quantity > product.max_per_buyer:
+                raise CheckoutError(
+                    _("%(product)s is limited to %(limit)s per buyer.")
+                    % {"product": product.title, "limit": product.max_per_buyer}
+                )
+    return sorted(checked, key=lambda pair: pair[0].pk)  # lock order: codes by SKU, then pk
+
+
+def _take_codes(*, sku: Sku, quantity: int, now) -> list[int]:
+    """Lock up to ``quantity`` codes of ``sku`` that are for sale now (skipping rows other
+    transactions hold) and free them from any expired reservation. Returns their ids."""
+    ids = list(
+        CardCode.objects.select_for_update(skip_locked=True)
+        .filter(for_sale_q(now=now), sku=sku)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:quantity]
+    )
+    if ids:
+        # Taking over an expired reservation: the old holder's link lets go first, which keeps
+        # the partial unique constraint (a code held once) satisfied.
+        OrderItemCode.objects.filter(code_id__in=ids, status=OrderItemCode.Status.RESERVED).update(
+            status=OrderItemCode.Status.RELEASED
+        )
+    return ids
+
+
+def place_order(
+    *,
+    lines: list[CartLine],
+    buyer=None,
+    email: str,
+    phone: str = "",
+    chosen_secret: str = "",
+    idempotency_key: str,
+    client_ip: str | None = None,
+    language: str = "zh-hans",
+    coupon_code: str = "",
+) -> PlacedOrder:
+    """Price the cart on the server, reserve the codes and create a pending order.
+
+    The same ``idempotency_key`` (one per rendered checkout form) always gives the same order: a
+    double click or a resubmitted form places one order.
+    """
+    existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return PlacedOrder(order=existing, query_secret=None, created=False)
+    if buyer is not None and not buyer.is_authenticated:
+        buyer = None
+    now = timezone.now()
+    checked = _check_lines(lines, buyer=buyer)
+    if unpaid_order_limit_reached(buyer=buyer, email=email, client_ip=client_ip, now=now):
+        raise CheckoutError(
+            _("You already have %(limit)s unpaid orders. Pay or cancel one of them first.")
+            % {"limit": settings.MAX_UNPAID_ORDERS}
+        )
+    quote = pricing.quote(lines=[(sku, line.quantity) for sku, line in checked], buyer=buyer, coupon_code=coupon_code)
+    generated = None
+    if buyer is None:
+        generated = None if chosen_secret else new_query_secret()
+        secret_hash = hash_query_secret(chosen_secret or generated, chosen=bool(chosen_secret))
+    else:
+        secret_hash = ""
+
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                number=new_order_number(),
+                buyer=buyer,
+                email=email.strip().lower(),
+                phone=phone,
+                query_secret_hash=secret_hash,
+                subtotal_fen=quote.subtotal_fen,
+                discount_fen=quote.discount_fen,
+                total_fen=quote.total_fen,
+                pricing=quote.breakdown(),
+                reserved_until=now + timedelta(minutes=settings.ORDER_RESERVATION_MINUTES),
+                idempotency_key=idempotency_key,
+                client_ip=client_ip,
+                language=language,
+            )
+            links = []
+            for (sku, line), quoted in zip(checked, quote.lines, strict=True):
+                item = OrderItem.objects.create(
+                    order=order,
+                    sku=sku,
+                    merchant=sku.product.merchant,
+                    product_title=sku.product.title,
+                    sku_label=sku.label,
+                    delivery_mode=sku.product.delivery_mode,
+                    reusable_code=sku.reusable_code,
+                    unit_price_fen=quoted.unit_price_fen,
+                    quantity=line.quantity,
+                    discount_fen=quoted.discount_fen,
+                    total_fen=quoted.total_fen,
+                    buyer_inputs=line.buyer_inputs,
+                )
+                if sku.product.delivery_mode != Product.DeliveryMode.AUTOMATIC:
+                    continue
+                if sku.reusable_code:
+                    # Handed out without being used up: nothing to reserve, but there must be one.
+                    if not CardCode.objects.filter(for_sale_q(now=now), sku=sku).exists():
+                        raise OutOfStock(sku, 0)
+                    continue
+                ids = _take_codes(sku=sku, quantity=line.quantity, now=now)
+                if len(ids) < line.quantity:
+                    raise OutOfStock(sku, len(ids))
+                CardCode.objects.filter(pk__in=ids).update(
+                    status=CardCode.Status.RESERVED, reserved_until=order.reserved_until
+                )
+                links += [OrderItemCode(item=item, code_id=code_id) for code_id in ids]
+            OrderItemCode.objects.bulk_create(links)
+            OrderEvent.objects.create(
+                order=order, to_status=order.status, kind="placed", actor=buyer, data={"total_fen": order.total_fen}
+            )
+    except IntegrityError:
+        # Two submissions of one form raced past the first lookup: the loser returns the winner's order.
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return PlacedOrder(order=existing, query_secret=None, created=False)
+    return PlacedOrder(order=order, query_secret=generated, created=True)
+
+
+def cancel_order(*, order: Order, actor=None) -> bool:
+    """The shopper gives up an unpaid order: codes go back to stock at once."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if not transition(
+            locked, source=[Status.PENDING_PAYMENT], target=Status.CANCELLED, kind="cancelled", actor=actor,
+            closed_at=timezone.now(),
+        ):  # fmt: skip
+            return False
+        _release_reserved_codes(locked)
+    order.status = locked.status
+    return True
+
+
+def _release_reserved_codes(order: Order) -> int:
+    """Give this order's reserved codes back to stock (caller holds the order lock)."""
+    code_ids = list(
+        OrderItemCode.objects.filter(item__order=order, status=OrderItemCode.Status.RESERVED).values_list(
+            "code_id", flat=True
+        )
+    )
+    if not code_ids:
+        return 0
+    locked = list(
+        CardCode.objects.select_for_update()
+        .filter(pk__in=code_ids, status=CardCode.Status.RESERVED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    # Re-read under the code locks: a code another checkout took over is no longer ours.
+    ours = list(
+        OrderItemCode.objects.filter(
+            item__order=order, status=OrderItemCode.Status.RESERVED, code_id__in=locked
+        ).values_list("code_id", flat=True)
+    )
+    CardCode.objects.filter(pk__in=ours).update(status=CardCode.Status.AVAILABLE, reserved_until=None)
+    OrderItemCode.objects.filter(item__order=order, status=OrderItemCode.Status.RESERVED).update(
+        status=OrderItemCode.Status.RELEASED
+    )
+    send_stock_changed(sku_ids=CardCode.objects.filter(pk__in=ours).values_list("sku_id", flat=True))
+    return len(ours)
+
+
+# -- payment ---------------------------------------------------------------------------------------------
+
+
+class PaidOutcome:
+    CONFIRMED = "confirmed"  # the order is now paid; delivery queued
+    LATE = "late"  # paid after expiry/cancel: delivered if stock allows, else refunded
+    ALREADY_PAID = "already_paid"  # another payment paid it first: this one is a duplicate
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+def confirm_paid(*, order: Order, amount_fen: int, payment_ref: str, actor=None) -> str:
+    """Record that the buyer paid ``amount_fen`` for ``order``. Must be called with the order row
+    locked (payments.services does). Idempotency per payment is the payments app's job; this
+    decides what a verified payment means for the order."""
+    if order.status in (Status.PENDING_PAYMENT, Status.EXPIRED, Status.CANCELLED):
+        if amount_fen != order.total_fen:
+            record_event(order, kind="payment_amount_mismatch", data={"paid_fen": amount_fen, "ref": payment_ref})
+            return PaidOutcome.AMOUNT_MISMATCH
+        late = order.status != Status.PENDING_PAYMENT or order.reserved_until <= timezone.now()
+        transition(
+            order,
+            source=[Status.PENDING_PAYMENT, Status.EXPIRED, Status.CANCELLED],
+            target=Status.PAID,
+            kind="paid_late" if late else "paid",
+            actor=actor,
+            data={"amount_fen": amount_fen, "ref": payment_ref},
+            paid_at=timezone.now(),
+            closed_at=None,
+        )
+        from orders.tasks import deliver_order
+
+        enqueue_on_commit(deliver_order, order_id=order.pk)
+        return PaidOutcome.LATE if late else PaidOutcome.CONFIRMED
+    record_event(order, kind="payment_after_paid", data={"amount_fen": amount_fen, "ref": payment_ref})
+    return PaidOutcome.ALREADY_PAID
+
+
+# -- delivery --------------------------------------------------------------------------------------------
+
+
+class DeliveryOutcome:
+    DELIVERED = "delivered"
+    PROCESSING = "processing"  # manual items wait for the merchant
+    REFUNDING = "refunding"  # not enough stock after a late payment
+    SKIPPED = "skipped"  # not paid (already delivered, refunding, …): nothing to do
+
+
+def deliver_order(*, order_id: int) -> str:
+    """Hand over the codes of a paid order — at most once, however often it is called."""
+    now = timezone.now()
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        if order is None or order.status != Status.PAID:
+            return DeliveryOutcome.SKIPPED
+        items = list(order.items.all())
+        automatic = [i for i in items if i.delivery_mode == Product.DeliveryMode.AUTOMATIC]
+        manual = [i for i in items if i.delivery_mode != Product.DeliveryMode.AUTOMATIC]
+
+        # 1. Lock the codes this order reserved, then re-read which are still ours.
+        held_ids = list(
+            OrderItemCode.objects.filter(item__order=order, status=OrderItemCode.Status.RESERVED).values_list(
+                "code_id", flat=True
+            )
+        )
+        list(CardCode.objects.select_for_update().filter(pk__in=held_ids).order_by("pk").values_list("pk", flat=True))
+        still_held: dict[int, list[int]] = {}
+        for item_id, code_id in OrderItemCode.objects.filter(
+            item__order=order, status=OrderItemCode.Status.RESERVED
+        ).values_list("item_id", "code_id"):
+            still_held.setdefault(item_id, []).append(code_id)
+
+        # 2. Top up what a lost reservation took away (late payment), or pick the reusable code.
+        new_links, reallocated = [], 0
+        for item in sorted(automatic, key=lambda i: i.sku_id):
+            missing = item.quantity - len(still_held.get(item.pk, []))
+            if item.reusable_code:
+                code_id = (
+                    CardCode.objects.filter(for_sale_q(now=now), sku_id=item.sku_id)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+                if code_id is None:
+                    return _cannot_deliver(order, item)
+                new_links += [
+                    OrderItemCode(item=item, code_id=code_id, status=OrderItemCode.Status.DELIVERED, reusable=True)
+                    for _ in range(item.quantity)
+                ]
+                continue
+            if missing > 0:
+                ids = _take_codes(sku=item.sku, quantity=missing, now=now)
+                if len(ids) < missing:
+                    return _cannot_deliver(order, item)
+                reallocated += len(ids)
+                new_links += [
+                    OrderItemCode(item=item, code_id=code_id, status=OrderItemCode.Status.DELIVERED) for code_id in ids
+                ]
+
+        # 3. Hand over: codes sold (a reusable one counts a sale), links delivered, order moves on.
+        OrderItemCode.objects.bulk_create(new_links)
+        OrderItemCode.objects.filter(item__order=order, status=OrderItemCode.Status.RESERVED).update(
+            status=OrderItemCode.Status.DELIVERED
+        )
+        single_use = list(
+            OrderItemCode.objects.filter(
+                item__order=order, status=OrderItemCode.Status.DELIVERED, reusable=False
+            ).values_list("code_id", flat=True)
+        )
+        CardCode.objects.filter(pk__in=single_use).update(
+            status=CardCode.Status.SOLD, sold_at=now, reserved_until=None, times_sold=F("times_sold") + 1
+        )
+        for link in (link for link in new_links if link.reusable):
+            CardCode.objects.filter(pk=link.code_id).update(sold_at=now, times_sold=F("times_sold") + 1)
+        Fulfilment.objects.create(
+            order=order, delivered_codes=len(single_use) + sum(link.reusable for link in new_links),
+            reallocated_codes=reallocated,
+        )  # fmt: skip
+        if manual:
+            transition(order, source=[Status.PAID], target=Status.PROCESSING, kind="awaiting_merchant")
+            outcome = DeliveryOutcome.PROCESSING
+        else:
+            transition(order, source=[Status.PAID], target=Status.DELIVERED, kind="delivered", delivered_at=now)
+            outcome = DeliveryOutcome.DELIVERED
+        if reallocated:
+            record_event(order, kind="codes_reallocated", data={"count": reallocated})
+        send_stock_changed(sku_ids=[item.sku_id for item in automatic])
+        if automatic:
+            from orders.tasks import send_delivery_email
+
+            enqueue_on_commit(send_delivery_email, order_id=order.pk)
+    return outcome
+
+
+def _cannot_deliver(order: Order, item: OrderItem) -> str:
+    """Out of stock after a late payment: free what was held, refund the buyer, say why.
+
+    Runs inside deliver_order's transaction, which it ends by returning; the refund itself is
+    requested on commit (payments talks to the gateway outside any row lock)."""
+    _release_reserved_codes(order)
+    transition(
+        order,
+        source=[Status.PAID],
+        target=Status.REFUNDING,
+        kind="delivery_failed",
+        note=f"out of stock: {item.product_title} · {item.sku_label}",
+        data={"sku_id": item.sku_id},
+    )
+    from payments.services import refund_order_in_full
+
+    transaction.on_commit(lambda: refund_order_in_full(order_id=order.pk, reason="out_of_stock"), robust=True)
+    return DeliveryOutcome.REFUNDING
+
+
+def complete_manual_delivery(*, order: Order, results: dict[int, str], actor) -> bool:
+    """The merchant reports the manual items done (results by order item id): processing → delivered."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != Status.PROCESSING:
+            return False
+        for item in locked.items.exclude(delivery_mode=Product.DeliveryMode.AUTOMATIC):
+            item.manual_result = results.get(item.pk, item.manual_result)
+            item.save(update_fields=["manual_result"])
+        done = transition(
+            locked, source=[Status.PROCESSING], target=Status.DELIVERED, kind="delivered", actor=actor,
+            delivered_at=timezone.now(),
+        )  # fmt: skip
+        if done:
+            from orders.tasks import send_delivery_email
+
+            enqueue_on_commit(send_delivery_email, order_id=locked.pk)
+    return done
+
+
+# -- refunds (called by payments when money went back) ----------------------------------------------------
+
+
+def record_refund(*, order_id: int, amount_fen: int, note: str = "") -> None:
+    """Money went back to the buyer: count it, and close the order when all of it did."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") + amount_fen)
+        order.refresh_from_db(fields=["refunded_fen"])
+        record_event(order, kind="refunded", note=note, data={"amount_fen": amount_fen})
+        if order.refunded_fen >= order.total_fen:
+            transition(
+                order, source=[Status.REFUNDING, Status.DELIVERED, Status.PAID, Status.PROCESSING],
+                target=Status.REFUNDED, kind="closed_refunded", closed_at=timezone.now(),
+            )  # fmt: skip
+        elif order.status == Status.REFUNDING:
+            # A partial refund (after-sales) leaves the order delivered, with refunded_fen recorded.
+            transition(order, source=[Status.REFUNDING], target=Status.DELIVERED, kind="partially_refunded")
+
+
+# -- buyer views ------------------------------------------------------------------------------------------
+
+
+def mark_codes_viewed(*, order: Order) -> None:
+    """Remember when the buyer first saw the codes (after-sales depends on it)."""
+    if order.codes_first_viewed_at is None:
+        now = timezone.now()
+        if Order.objects.filter(pk=order.pk, codes_first_viewed_at__isnull=True).update(codes_first_viewed_at=now):
+            order.codes_first_viewed_at = now
+            record_event(order, kind="codes_viewed")
+
+
+# -- periodic --------------------------------------------------------------------------------------------
+
+
+def expire_overdue_orders(*, batch_size: int = 500) -> int:
+    """Close unpaid orders past their deadline and put their codes back (beat, every minute).
+
+    Not needed for correctness — allocation already treats those codes as free — but it keeps
+    the order list and stock counts honest. Safe to run concurrently (SKIP LOCKED)."""
+    expired = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(status=Status.PENDING_PAYMENT, reserved_until__lte=timezone.now())
+                .order_by("pk")[:batch_size]
+            )
+            for order in batch:
+                if transition(
+                    order, source=[Status.PENDING_PAYMENT], target=Status.EXPIRED, kind="expired",
+                    closed_at=timezone.now(),
+                ):  # fmt: skip
+                    _release_reserved_codes(order)
+                    expired += 1
+        if len(batch) < batch_size:
+            return expired
+
+
+def redeliver_stuck_orders(*, older_than_seconds: int = 60) -> int:
+    """Re-queue delivery of orders paid more than a minute ago and still not delivered (broker was
+    down, a worker died mid-task). Delivery is idempotent, so a spurious re-queue is harmless."""
+    from orders.tasks import deliver_order as deliver_task
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = list(Order.objects.filter(status=Status.PAID, paid_at__lt=cutoff).values_list("pk", flat=True)[:1000])
+    for order_id in stuck:
+        deliver_task.delay(order_id=order_id)
+    if stuck:
+        logger.warning("re-queued delivery of %d paid orders", len(stuck))
+    return len(stuck)

@@ -1,0 +1,28 @@
+"""Celery tasks of orders: thin wrappers around orders/services.py (see kameng/tasks.py)."""
+
+from celery import shared_task
+
+from kameng.tasks import exclusive
+from orders import emails, services
+
+
+@shared_task
+def deliver_order(*, order_id: int) -> str:
+    return services.deliver_order(order_id=order_id)
+
+
+@shared_task
+def send_delivery_email(*, order_id: int, again: bool = False) -> bool:
+    return emails.send_delivery_email(order_id=order_id, again=again)
+
+
+@shared_task
+@exclusive(timeout=300)
+def expire_overdue_orders() -> int:
+    return services.expire_overdue_orders()
+
+
+@shared_task
+@exclusive(timeout=300)
+def redeliver_stuck_orders() -> int:
+    return services.redeliver_stuck_orders()

@@ -1,0 +1,258 @@
+"""Cart, checkout, the order page and guest look-up. Thin: rules live in orders/services.py."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
+from openpyxl import Workbook
+
+from catalog.models import BuyerField, Product
+from orders import access, cart, forms, pricing, selectors, services
+from orders.models import Order
+from payments import providers
+
+CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the cart
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+# -- cart -----------------------------------------------------------------------------------------------
+
+
+def cart_page(request):
+    lines = cart.lines(cart.raw(request))
+    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=request.user) if lines else None
+    return render(request, "orders/cart.html", {"lines": lines, "quote": quote})
+
+
+@require_POST
+def cart_add(request):
+    form = forms.AddToCartForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Please choose a denomination."))
+        return redirect(request.META.get("HTTP_REFERER") or "catalog:home")
+    sku_id, quantity = form.cleaned_data["sku"], form.cleaned_data["quantity"]
+    if request.POST.get("buy_now"):
+        request.session[CHECKOUT_SESSION_KEY] = [{"sku": sku_id, "qty": quantity}]
+        return redirect("orders:checkout")
+    cart.add(request, sku_id=sku_id, quantity=quantity)
+    messages.success(request, _("Added to your cart."))
+    return redirect("orders:cart")
+
+
+@require_POST
+def cart_update(request):
+    try:
+        sku_id, quantity = int(request.POST["sku"]), int(request.POST.get("quantity", 0))
+    except (KeyError, ValueError):
+        return redirect("orders:cart")
+    cart.set_quantity(request, sku_id=sku_id, quantity=max(0, min(quantity, 999)))
+    return redirect("orders:cart")
+
+
+@require_POST
+def cart_checkout(request):
+    request.session.pop(CHECKOUT_SESSION_KEY, None)
+    return redirect("orders:checkout")
+
+
+# -- checkout -------------------------------------------------------------------------------------------
+
+
+def _checkout_entries(request) -> tuple[list[dict], bool]:
+    buy_now = request.session.get(CHECKOUT_SESSION_KEY)
+    if buy_now:
+        return buy_now, True
+    return cart.raw(request), False
+
+
+def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
+    product_ids = [
+        line.sku.product_id for line in lines if line.sku.product.delivery_mode != Product.DeliveryMode.AUTOMATIC
+    ]
+    if not product_ids:
+        return []
+    fields = list(BuyerField.objects.filter(product_id__in=product_ids))
+    return [(line.sku.pk, field) for line in lines for field in fields if field.product_id == line.sku.product_id]
+
+
+@never_cache
+@ratelimit(key="ip", rate="30/m", method="POST", block=False)
+def checkout(request):
+    entries, buy_now = _checkout_entries(request)
+    lines = cart.lines(entries)
+    if not lines:
+        messages.info(request, _("Your cart is empty."))
+        return redirect("orders:cart")
+    signed_in = request.user.is_authenticated
+    buyer_fields = _buyer_fields(lines)
+    initial = {"idempotency_key": uuid.uuid4().hex, "email": request.user.email if signed_in else ""}
+    form = forms.CheckoutForm(request.POST or None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in)
+    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=request.user)
+    if request.method == "POST" and getattr(request, "limited", False):
+        messages.error(request, _("Too many attempts. Please wait a minute and try again."))
+    elif request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            placed = services.place_order(
+                lines=[
+                    services.CartLine(
+                        sku_id=line.sku.pk, quantity=line.quantity, buyer_inputs=form.buyer_inputs(line.sku.pk)
+                    )
+                    for line in lines
+                ],
+                buyer=request.user,
+                email=data["email"],
+                phone=data.get("phone", ""),
+                chosen_secret=data.get("query_secret", ""),
+                idempotency_key=data["idempotency_key"],
+                client_ip=_client_ip(request),
+                language=get_language(),
+            )
+        except services.CheckoutError as exc:
+            messages.error(request, str(exc))
+        else:
+            access.remember(request, placed.order)
+            if placed.query_secret:
+                # Shown once on the order page, never stored in plain text.
+                request.session[f"kameng_secret_{placed.order.pk}"] = placed.query_secret
+            if placed.created:
+                if buy_now:
+                    request.session.pop(CHECKOUT_SESSION_KEY, None)
+                else:
+                    cart.clear(request)
+            return redirect(placed.order)
+    return render(request, "orders/checkout.html", {"form": form, "lines": lines, "quote": quote, "buy_now": buy_now})
+
+
+# -- the order page -------------------------------------------------------------------------------------
+
+
+def _order_for(request, number: str) -> Order:
+    order = get_object_or_404(Order, number=number)
+    if not access.can_view(request, order):
+        raise Http404  # the same answer as for an order that does not exist
+    return order
+
+
+@never_cache
+def detail(request, number: str):
+    order = _order_for(request, number)
+    status = services.effective_status(order)
+    delivered = []
+    if status in (Order.Status.DELIVERED, Order.Status.PROCESSING) or order.refunded_fen:
+        delivered = selectors.delivered_codes(order=order)
+        if any(entry.secrets for entry in delivered):
+            services.mark_codes_viewed(order=order)
+    context = {
+        "order": order,
+        "status": status,
+        "items": delivered or [selectors.DeliveredItem(item=item) for item in order.items.all()],
+        "providers": providers.available() if status == Order.Status.PENDING_PAYMENT else [],
+        "seconds_left": max(0, int((order.reserved_until - timezone.now()).total_seconds())),
+        "query_secret": request.session.pop(f"kameng_secret_{order.pk}", None),
+        "Status": Order.Status,
+        "waiting": status in (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.REFUNDING),
+    }
+    response = render(request, "orders/detail.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+def status_json(request, number: str):
+    order = _order_for(request, number)
+    return JsonResponse(
+        {
+            "status": services.effective_status(order),
+            "seconds_left": max(0, int((order.reserved_until - timezone.now()).total_seconds())),
+        }
+    )
+
+
+@require_POST
+def cancel(request, number: str):
+    order = _order_for(request, number)
+    if services.cancel_order(order=order, actor=request.user if request.user.is_authenticated else None):
+        messages.info(request, _("Order cancelled."))
+    return redirect(order)
+
+
+def download_codes(request, number: str, fmt: str):
+    order = _order_for(request, number)
+    if services.effective_status(order) not in (Order.Status.DELIVERED, Order.Status.PROCESSING):
+        raise Http404
+    delivered = selectors.delivered_codes(order=order)
+    services.mark_codes_viewed(order=order)
+    if fmt == "txt":
+        lines = []
+        for entry in delivered:
+            for secret in entry.secrets:
+                row = [entry.item.product_title, entry.item.sku_label, secret.code]
+                lines.append("\t".join([*row, secret.password] if secret.password else row))
+        response = HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+    elif fmt == "xlsx":
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(order.number)
+        sheet.append([_("Product"), _("Denomination"), _("Code"), _("Password")])
+        for entry in delivered:
+            for secret in entry.secrets:
+                sheet.append([entry.item.product_title, entry.item.sku_label, secret.code, secret.password])
+        buffer = io.BytesIO()
+        book.save(buffer)
+        response = HttpResponse(
+            buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+    else:
+        raise Http404
+    response["Content-Disposition"] = f'attachment; filename="{order.number}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# -- guest look-up --------------------------------------------------------------------------------------
+
+
+@never_cache
+@ratelimit(key="ip", rate="10/m", method="POST", block=False)
+@ratelimit(key="post:number", rate="5/m", method="POST", block=False)
+def lookup(request):
+    form = forms.LookupForm(request.POST or None)
+    if request.method == "POST":
+        if getattr(request, "limited", False):
+            raise PermissionDenied(_("Too many attempts. Please wait a minute and try again."))
+        if form.is_valid():
+            needle, secret = form.cleaned_data["number"].strip(), form.cleaned_data["secret"]
+            if "@" in needle:
+                candidates = Order.objects.filter(email__iexact=needle, buyer__isnull=True).order_by("-created_at")[:20]
+            else:
+                candidates = Order.objects.filter(number=needle.upper(), buyer__isnull=True)
+            found = [order for order in candidates if services.check_query_secret(order, secret)]
+            if found:
+                for order in found:
+                    access.remember(request, order)
+                if len(found) == 1:
+                    return redirect(found[0])
+                return render(request, "orders/lookup.html", {"form": forms.LookupForm(), "found": found})
+            form.add_error(None, _("No order matches this number (or e-mail) and password."))
+    return render(request, "orders/lookup.html", {"form": form})
+
+
+def my_orders(request):
+    if not request.user.is_authenticated:
+        return redirect("orders:lookup")
+    orders = Order.objects.filter(buyer=request.user).prefetch_related("items")[:50]
+    return render(request, "orders/list.html", {"orders": orders})
