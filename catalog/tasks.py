@@ -1,1 +1,31 @@
 """Celery tasks of the catalog: thin wrappers that load ids and call services (see kameng/tasks.py)."""
+
+from celery import shared_task
+
+from catalog import stock
+from kameng.tasks import exclusive
+
+
+# --- Low-stock alerts (catalog/stock.py) ------------------------------------------------------------
+@shared_task
+def check_low_stock(*, sku_ids: list[int]) -> int:
+    """Re-evaluate the low-stock alerts of these SKUs; returns how many alerts it opened."""
+    return len(stock.check_low_stock(sku_ids=sku_ids).opened)
+
+
+@shared_task
+def notify_stock_alert(*, alert_id: int) -> bool:
+    return stock.notify_stock_alert(alert_id=alert_id)
+
+
+@shared_task
+@exclusive(timeout=600)
+def sweep_low_stock() -> int:
+    result = stock.sweep_low_stock()
+    return len(result.opened) + result.closed
+
+
+@shared_task
+@exclusive(timeout=1800)
+def send_low_stock_digest() -> int:
+    return stock.send_low_stock_digest()
