@@ -22,7 +22,7 @@ RUN SECRET_KEY=build-only-build-only-build-only-build-only-build-only \
     ALLOWED_HOSTS=build DATABASE_URL=postgres://build@build/build REDIS_URL=redis://build:6379/0 \
     CARD_CODE_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --no-input --verbosity 0 \
- && mkdir -p /app/media /app/var && chown kameng:kameng /app/media /app/var
+ && mkdir -p /app/media /app/var/imports && chown -R kameng:kameng /app/media /app/var
 
 USER kameng
 EXPOSE 8000
