@@ -29,6 +29,11 @@ MERCHANT_STAFF_PERMISSIONS = {
         "importbatch": ["view", "add", "change"],
         "stockalert": ["view"],
     },
+    # Orders of their goods (actions and manual delivery need "change"); no payments permissions.
+    "orders": {
+        "order": ["view", "change"],
+        "aftersalesrequest": ["view", "change"],
+    },
 }
 MERCHANT_STAFF_EXTRA = [("catalog", "reveal_cardcode")]
 

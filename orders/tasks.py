@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from kameng.tasks import exclusive
-from orders import emails, services
+from orders import aftersales, emails, services
 
 
 @shared_task
@@ -14,6 +14,11 @@ def deliver_order(*, order_id: int) -> str:
 @shared_task
 def send_delivery_email(*, order_id: int, again: bool = False) -> bool:
     return emails.send_delivery_email(order_id=order_id, again=again)
+
+
+@shared_task
+def send_after_sales_email(*, request_id: int, kind: str) -> bool:
+    return aftersales.send_email(request_id=request_id, kind=kind)
 
 
 @shared_task

@@ -43,3 +43,40 @@ def pay(order, *, amount_fen: int | None = None) -> str:
         gateway_trade_no=f"G{payment.pk}",
         provider="sandbox",
     )
+
+
+# -- after-sales, views and admin helpers -----------------------------------------------------------------
+
+
+def delivered(sku: Sku, quantity: int = 1, **kwargs):
+    """A placed and paid order of ``sku``, delivered (Celery is eager; needs committed transactions)."""
+    order = place(sku, quantity, **kwargs).order
+    pay(order)
+    order.refresh_from_db()
+    assert order.status == order.Status.DELIVERED
+    return order
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48), *, exif: dict | None = None) -> bytes:
+    """A small real image (optionally with EXIF tags, e.g. {0x010F: "PhoneMaker"})."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", size, (200, 30, 40))
+    buffer = io.BytesIO()
+    extra = {}
+    if exif:
+        tags = Image.Exif()
+        for tag, value in exif.items():
+            tags[tag] = value
+        extra["exif"] = tags.tobytes()
+    image.save(buffer, format=fmt, **extra)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Uploads land in a throwaway directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
