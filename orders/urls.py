@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import views
+from orders import views, views_aftersales
 
 app_name = "orders"
 urlpatterns = [
@@ -15,4 +15,5 @@ urlpatterns = [
     path("<str:number>/status.json", views.status_json, name="status"),
     path("<str:number>/cancel/", views.cancel, name="cancel"),
     path("<str:number>/codes.<str:fmt>", views.download_codes, name="download"),
+    path("<str:number>/after-sales/", views_aftersales.open_request, name="after_sales"),
 ]
