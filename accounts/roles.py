@@ -28,6 +28,7 @@ MERCHANT_STAFF_PERMISSIONS = {
         "cardcode": ["view", "change"],
         "importbatch": ["view", "add", "change"],
         "stockalert": ["view"],
+        "codeaccess": ["view"],
     },
     # Orders of their goods (actions and manual delivery need "change"); no payments permissions.
     "orders": {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from accounts.roles import merchant_ids
@@ -45,7 +46,13 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         return scope_queryset(super().get_queryset(request), user=request.user, merchant_path=self.merchant_path)
 
     def _ensure_visible(self, request, object_id) -> None:
-        if object_id is not None and not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+        if object_id is None:
+            return
+        try:
+            visible = self.get_queryset(request).filter(pk=unquote(object_id)).exists()
+        except (ValueError, ValidationError):  # "abc" for an integer key: no such object either
+            visible = False
+        if not visible:
             raise Http404
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

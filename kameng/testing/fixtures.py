@@ -18,6 +18,18 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/b
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+# --- Speed ----------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """PBKDF2 with a million rounds costs ~0.5 s per user created; tests don't need it."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
+
+
 # --- Celery ---------------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def _celery_eager_by_default():

@@ -251,12 +251,13 @@ def test_sweeper_completes_a_delivery_whose_worker_was_killed(demo_shop, tmp_pat
 
         deliver_order.delay(order_id=order.pk)
         # Wait until the worker's delivery is blocked on our row lock, i.e. in the middle of it.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: a cold worker start on a loaded 2-core CI box
         while time.monotonic() < deadline:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s",
-                    [connection.settings_dict["NAME"]],
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s"
+                    " AND pid <> pg_backend_pid() AND query ILIKE %s",
+                    [connection.settings_dict["NAME"], "%orders_order%FOR UPDATE%"],
                 )
                 if cursor.fetchone()[0]:
                     break
@@ -280,7 +281,7 @@ def test_sweeper_completes_a_delivery_whose_worker_was_killed(demo_shop, tmp_pat
     # hour): the sweeper is what finishes the job, through a fresh worker.
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=20):
         assert services.redeliver_stuck_orders() == 1
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and Order.objects.get(pk=order.pk).status != Order.Status.DELIVERED:
             time.sleep(0.1)
     celery_app.control.purge()
