@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from catalog import stock
+from catalog import imports, stock
 from kameng.tasks import exclusive
 
 
@@ -29,3 +29,19 @@ def sweep_low_stock() -> int:
 @exclusive(timeout=1800)
 def send_low_stock_digest() -> int:
     return stock.send_low_stock_digest()
+
+
+# --- Card-code imports (catalog/imports.py) -----------------------------------------------------------
+@shared_task(bind=True)
+def parse_import(self, *, batch_id: int) -> str | None:
+    """Check and stage an uploaded batch. Idempotent (a batch past parsing is left alone); a
+    failure marks the batch FAILED with a message instead of raising."""
+    batch = imports.parse_batch(batch_id=batch_id, task_id=self.request.id or "")
+    return batch.status if batch else None
+
+
+@shared_task
+def commit_import(*, batch_id: int) -> str | None:
+    """Move a confirmed batch's valid rows into stock (once, however often it runs)."""
+    batch = imports.commit_batch(batch_id=batch_id)
+    return batch.status if batch else None
