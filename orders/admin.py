@@ -133,13 +133,14 @@ class OrderSkuFilter(admin.SimpleListFilter):
 
 
 class OrderMerchantFilter(admin.SimpleListFilter):
-    """Operators: orders containing goods of one merchant."""
+    """Orders containing goods of one merchant (operators, and staff of several merchants)."""
 
     title = _("merchant")
     parameter_name = "merchant"
 
     def lookups(self, request, model_admin):
-        return [(str(m.pk), m.name) for m in Merchant.objects.order_by("name")]
+        merchants = scope_queryset(Merchant.objects.order_by("name"), user=request.user, merchant_path="pk")
+        return [(str(m.pk), m.name) for m in merchants]
 
     def queryset(self, request, queryset):
         value = self.value()
