@@ -30,14 +30,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from accounts.models import User
 from accounts.scoping import scope_queryset
 from catalog import codes
 from catalog.models import CardCode, CodeAccess, Sku
 from catalog.stock import SKU_SCOPE, require_reveal_permission
+from kameng import xlsx
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -71,27 +70,13 @@ def _local(value: datetime.datetime | None) -> datetime.datetime | None:
     return timezone.localtime(value).replace(tzinfo=None) if value else None
 
 
-def _clean(text: str) -> str:
-    # openpyxl refuses control characters, and its error message would quote the whole value.
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
-
-
 class _Sheet:
     def __init__(self, workbook: Workbook, title: str, header: list[str]):
         self.sheet = workbook.create_sheet(title)
         self.append(header)
 
     def append(self, values: list) -> None:
-        row = []
-        for value in values:
-            if isinstance(value, str):
-                cell = WriteOnlyCell(self.sheet, value=None)
-                cell.value = _clean(value)
-                cell.data_type = "s"  # text, even when it starts with "="
-                row.append(cell)
-            else:
-                row.append(value)
-        self.sheet.append(row)
+        self.sheet.append(xlsx.row(self.sheet, values))
 
 
 def _save(workbook: Workbook) -> IO[bytes]:

@@ -40,13 +40,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from accounts.models import Merchant
 from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin, scope_queryset
 from catalog.models import Product, Sku
+from kameng import xlsx
 from kameng.money import fen_to_yuan_str, yuan_str_to_fen
 from kameng.tasks import enqueue_on_commit
 from orders import aftersales, services
@@ -277,13 +276,6 @@ def _confirm_with_note(modeladmin, request, queryset, *, title, note_required, n
 
 
 # --- export -------------------------------------------------------------------------------------
-def _text(sheet, value: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=None)
-    cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    cell.data_type = "s"  # text, even when a buyer typed "=HYPERLINK(...)"
-    return cell
-
-
 def _local(value: datetime.datetime | None):
     return timezone.localtime(value).replace(tzinfo=None) if value else None
 
@@ -306,21 +298,23 @@ def export_order_lines(*, orders, user) -> tempfile.SpooledTemporaryFile:
         gettext("Order total (fen)"), gettext("Order refunded (fen)"), gettext("Buyer inputs"),
         gettext("Delivery result"),
     ]  # fmt: skip
-    sheet.append([_text(sheet, title) for title in header])
+    sheet.append(xlsx.row(sheet, header))
     statuses = dict(Order.Status.choices)
     modes = dict(Product.DeliveryMode.choices)
     for item in items.iterator(chunk_size=2000):
         order = item.order
         inputs = "; ".join(f"{key}: {value}" for key, value in sorted((item.buyer_inputs or {}).items()))
         sheet.append(
-            [
-                _text(sheet, order.number), _local(order.created_at), _local(order.paid_at),
-                _local(order.delivered_at), _text(sheet, str(statuses.get(order.status, order.status))),
-                _text(sheet, order.email), _text(sheet, item.merchant.name), _text(sheet, item.product_title),
-                _text(sheet, item.sku_label), _text(sheet, str(modes.get(item.delivery_mode, item.delivery_mode))),
-                item.quantity, item.unit_price_fen, item.discount_fen, item.total_fen, order.total_fen,
-                order.refunded_fen, _text(sheet, inputs), _text(sheet, item.manual_result),
-            ]
+            xlsx.row(
+                sheet,
+                [
+                    order.number, _local(order.created_at), _local(order.paid_at), _local(order.delivered_at),
+                    str(statuses.get(order.status, order.status)), order.email, item.merchant.name,
+                    item.product_title, item.sku_label, str(modes.get(item.delivery_mode, item.delivery_mode)),
+                    item.quantity, item.unit_price_fen, item.discount_fen, item.total_fen, order.total_fen,
+                    order.refunded_fen, inputs, item.manual_result,
+                ],
+            )
         )  # fmt: skip
     target = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 (handed to the response, which closes it)
     try:

@@ -18,6 +18,7 @@ from django_ratelimit.decorators import ratelimit
 from openpyxl import Workbook
 
 from catalog.models import BuyerField, Product
+from kameng import xlsx
 from orders import access, cart, forms, pricing, selectors, services
 from orders.models import Order
 from payments import providers
@@ -92,6 +93,12 @@ def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
 @never_cache
 @ratelimit(key="ip", rate="30/m", method="POST", block=False)
 def checkout(request):
+    if request.method == "POST":
+        # The same form sent again after it succeeded (double click, back + resubmit): the cart is
+        # already empty, so answer with the order it placed rather than an empty-cart page.
+        placed = Order.objects.filter(idempotency_key=request.POST.get("idempotency_key", "")[:64]).first()
+        if placed is not None and access.can_view(request, placed):
+            return redirect(placed)
     entries, buy_now = _checkout_entries(request)
     lines = cart.lines(entries)
     if not lines:
@@ -125,6 +132,10 @@ def checkout(request):
         except services.CheckoutError as exc:
             messages.error(request, str(exc))
         else:
+            if not placed.created and not access.can_view(request, placed.order):
+                # Someone else's form (its idempotency key) replayed: never a way into their order.
+                messages.error(request, _("This form was already used. Please check out again."))
+                return redirect("orders:checkout")
             access.remember(request, placed.order)
             if placed.query_secret:
                 # Shown once on the order page, never stored in plain text.
@@ -193,7 +204,10 @@ def cancel(request, number: str):
 
 def download_codes(request, number: str, fmt: str):
     order = _order_for(request, number)
-    if services.effective_status(order) not in (Order.Status.DELIVERED, Order.Status.PROCESSING):
+    if fmt not in ("txt", "xlsx") or services.effective_status(order) not in (
+        Order.Status.DELIVERED,
+        Order.Status.PROCESSING,
+    ):
         raise Http404
     delivered = selectors.delivered_codes(order=order)
     services.mark_codes_viewed(order=order)
@@ -204,20 +218,21 @@ def download_codes(request, number: str, fmt: str):
                 row = [entry.item.product_title, entry.item.sku_label, secret.code]
                 lines.append("\t".join([*row, secret.password] if secret.password else row))
         response = HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
-    elif fmt == "xlsx":
+    else:
         book = Workbook(write_only=True)
         sheet = book.create_sheet(order.number)
-        sheet.append([_("Product"), _("Denomination"), _("Code"), _("Password")])
+        sheet.append(xlsx.row(sheet, [_("Product"), _("Denomination"), _("Code"), _("Password")]))
         for entry in delivered:
             for secret in entry.secrets:
-                sheet.append([entry.item.product_title, entry.item.sku_label, secret.code, secret.password])
+                # Text cells: a code that starts with "=" must not become a formula.
+                sheet.append(
+                    xlsx.row(sheet, [entry.item.product_title, entry.item.sku_label, secret.code, secret.password])
+                )
         buffer = io.BytesIO()
         book.save(buffer)
         response = HttpResponse(
             buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         )
-    else:
-        raise Http404
     response["Content-Disposition"] = f'attachment; filename="{order.number}.{fmt}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -237,7 +252,8 @@ def lookup(request):
         if form.is_valid():
             needle, secret = form.cleaned_data["number"].strip(), form.cleaned_data["secret"]
             if "@" in needle:
-                candidates = Order.objects.filter(email__iexact=needle, buyer__isnull=True).order_by("-created_at")[:20]
+                # The ten most recent: a buyer-chosen secret costs a slow hash per candidate.
+                candidates = Order.objects.filter(email__iexact=needle, buyer__isnull=True).order_by("-created_at")[:10]
             else:
                 candidates = Order.objects.filter(number=needle.upper(), buyer__isnull=True)
             found = [order for order in candidates if services.check_query_secret(order, secret)]

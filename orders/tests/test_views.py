@@ -393,3 +393,47 @@ def test_replaced_codes_show_on_the_order_page(client, stocked_sku, operator):
     [new] = [s.code for e in selectors.delivered_codes(order=order) for s in e.secrets]
     assert new in html and old not in html
     assert "codes replaced" in html
+
+
+def test_the_same_form_sent_again_after_success_lands_on_the_order(client, stocked_sku):
+    """Back button + resubmit once the cart is empty: the buyer sees the order, not an empty cart."""
+    client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    data = {**checkout_form(client), "email": "again@example.com"}
+    first = client.post(reverse("orders:checkout"), data)
+    again = client.post(reverse("orders:checkout"), data)  # cart is empty now
+    order = Order.objects.get()
+    assert first.url == again.url == order.get_absolute_url()
+    # Another browser replaying the same key is not let into the order.
+    stranger = Client()
+    stranger.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    replay = stranger.post(reverse("orders:checkout"), data)
+    assert replay.url == reverse("orders:checkout")
+    assert stranger.get(order.get_absolute_url()).status_code == 404
+    assert Order.objects.count() == 1
+
+
+def test_codes_that_look_like_formulas_stay_text(client, stocked_sku):
+    from catalog import services as catalog_services
+
+    CardCodeModel = stocked_sku.codes.model
+    CardCodeModel.objects.filter(sku=stocked_sku).delete()
+    catalog_services.add_codes(sku=stocked_sku, secrets=[codes.Secret('=HYPERLINK("http://x","y")', password="=1+1")])
+    order = delivered(stocked_sku, 1)
+    grant(client, order)
+    response = client.get(reverse("orders:download", args=[order.number, "xlsx"]))
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    cell = sheet.cell(row=2, column=3)
+    assert cell.value == '=HYPERLINK("http://x","y")' and cell.data_type == "s"
+    assert sheet.cell(row=2, column=4).data_type == "s"
+
+
+def test_delivery_email_text_is_not_html_escaped(stocked_sku, mailoutbox):
+    from catalog import services as catalog_services
+
+    stocked_sku.codes.model.objects.filter(sku=stocked_sku).delete()
+    catalog_services.add_codes(sku=stocked_sku, secrets=[codes.Secret("A<B&C", password="p&q")])
+    order = delivered(stocked_sku, 1)
+    [mail] = [m for m in mailoutbox if m.to == [order.email]]
+    assert "A<B&C" in mail.body and "p&q" in mail.body
+    assert "&lt;" not in mail.body and "&amp;" not in mail.body
+    assert "A&lt;B&amp;C" in mail.alternatives[0][0]  # the HTML part escapes, as it must
