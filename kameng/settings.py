@@ -160,6 +160,29 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=9, minute=5),
         "options": {"expires": 3 * 3600},
     },
+    # Payments (payments/reconcile.py): ask the gateway about open attempts whose notification may
+    # be lost, close attempts of expired orders at the gateway (after a last query), refund orders
+    # paid twice that slipped through, and drive refunds that are not final to a final state.
+    "payments.query_open_payments": {
+        "task": "payments.tasks.query_open_payments",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "payments.close_expired_attempts": {
+        "task": "payments.tasks.close_expired_attempts",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "payments.scan_duplicate_payments": {
+        "task": "payments.tasks.scan_duplicate_payments",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
+    "payments.reconcile_refunds": {
+        "task": "payments.tasks.reconcile_refunds",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 # --- Auth (django-allauth) ----------------------------------------------------------------------
@@ -267,6 +290,28 @@ SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG
 PAYMENT_NOTIFY_BASE_URL = cfg.str("PAYMENT_NOTIFY_BASE_URL", default=SITE_URL)
+
+# --- Payment providers --------------------------------------------------------------------------
+# A provider whose settings are absent is not offered. Paths name key files that the provider reads
+# when it needs them (never here); `manage.py check` reports unreadable files and wrong key formats
+# (payments/checks.py).
+# Alipay (alipay-sdk-python, public-key mode, RSA2): the app's private key (PKCS#1; PKCS#8 is
+# converted on load) and Alipay's public key, PEM or the bare base64 the console shows.
+ALIPAY_APP_ID = cfg.str("ALIPAY_APP_ID")
+ALIPAY_APP_PRIVATE_KEY_PATH = cfg.str("ALIPAY_APP_PRIVATE_KEY_PATH")
+ALIPAY_PUBLIC_KEY_PATH = cfg.str("ALIPAY_PUBLIC_KEY_PATH")
+ALIPAY_GATEWAY_URL = cfg.str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do")
+# WeChat Pay (wechatpayv3, API v3, Native QR): the merchant's API key and certificate serial, the
+# APIv3 key, and the platform's public key with its id (or, certificate mode, the platform
+# certificate at WECHATPAY_PUBLIC_KEY_PATH, its serial taken from the certificate).
+WECHATPAY_MCHID = cfg.str("WECHATPAY_MCHID")
+WECHATPAY_APPID = cfg.str("WECHATPAY_APPID")
+WECHATPAY_PRIVATE_KEY_PATH = cfg.str("WECHATPAY_PRIVATE_KEY_PATH")
+WECHATPAY_CERT_SERIAL_NO = cfg.str("WECHATPAY_CERT_SERIAL_NO")
+WECHATPAY_APIV3_KEY = cfg.str("WECHATPAY_APIV3_KEY")
+WECHATPAY_PUBLIC_KEY_PATH = cfg.str("WECHATPAY_PUBLIC_KEY_PATH")
+WECHATPAY_PUBLIC_KEY_ID = cfg.str("WECHATPAY_PUBLIC_KEY_ID")
+
 # Card-code imports (catalog/imports.py): uploads are kept Fernet-encrypted in this private
 # directory (never under MEDIA_ROOT) until the batch is committed or cancelled; web and worker
 # processes must share it.

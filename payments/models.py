@@ -1,8 +1,9 @@
-"""Payments: attempts to pay an order, and refunds.
+"""Payments: attempts to pay an order, refunds, and what the gateways told us.
 
 One Order may have several Payment attempts (Alipay first, then WeChat…), each with its own
-``out_trade_no``. A Refund returns money of one payment. The payments issue adds gateway
-notifications (stored raw), the wallet ledger and settlement; the sandbox provider works now.
+``out_trade_no``. A Refund returns money of one payment. Every notification a gateway posts is
+kept raw as a Notification, verified or not, with what was done about it. The wallet ledger and
+settlement come with their own issues.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ class Payment(models.Model):
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Lost notifications (掉单): the gateway is asked about an open attempt with back-off.
+    query_attempts = models.PositiveIntegerField(_("gateway queries"), default=0)
+    next_query_at = models.DateTimeField(_("next gateway query"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="payment_status_created")]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
@@ -81,12 +86,64 @@ class Refund(models.Model):
     )
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Reconciliation: a refund the gateway has not finished is asked about with back-off.
+    query_attempts = models.PositiveIntegerField(_("gateway queries"), default=0)
+    next_query_at = models.DateTimeField(_("next gateway query"), null=True, blank=True)
+    # The buyer was told about this refund (duplicate payments); claimed once.
+    buyer_notified_at = models.DateTimeField(_("buyer told"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="refund_status_created")]
         constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_positive")]
 
     def __str__(self) -> str:
         return self.out_refund_no
+
+
+class Notification(models.Model):
+    """One message a gateway posted to us, stored raw before anything is done with it.
+
+    Operators read these to answer "did Alipay tell us?" and to see forged or refused messages.
+    ``body`` and ``headers`` are exactly what arrived (headers: the gateway's own ones only);
+    ``parsed`` is what verification produced (for WeChat Pay, the decrypted resource).
+    """
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("received, not processed yet")
+        ACCEPTED = "accepted", _("accepted")
+        REPEATED = "repeated", _("repeated (already handled)")
+        REFUSED = "refused", _("refused")
+        ERROR = "error", _("error while processing")
+
+    class Kind(models.TextChoices):
+        UNKNOWN = "", _("unknown")
+        PAYMENT = "payment", _("payment")
+        REFUND = "refund", _("refund")
+
+    provider = models.CharField(_("provider"), max_length=16)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, blank=True, default=Kind.UNKNOWN)
+    body = models.TextField(_("raw body"), blank=True)
+    headers = models.TextField(_("raw headers"), blank=True)
+    remote_addr = models.GenericIPAddressField(_("sender address"), null=True, blank=True)
+    parsed = models.JSONField(_("parsed"), default=dict, blank=True)
+    verified = models.BooleanField(_("signature verified"), default=False)
+    notify_id = models.CharField(_("gateway notification id"), max_length=64, blank=True)
+    out_trade_no = models.CharField(_("our trade number"), max_length=40, blank=True, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
+    reason = models.TextField(_("reason"), blank=True)
+    payment = models.ForeignKey(Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
+    refund = models.ForeignKey(Refund, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("gateway notification")
+        verbose_name_plural = _("gateway notifications")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["outcome", "received_at"], name="notification_outcome_received")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.out_trade_no or '?'} {self.outcome}"

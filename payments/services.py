@@ -4,8 +4,12 @@
 * :func:`confirm_payment` is what a *verified* gateway message (or the sandbox's Pay button) calls.
   It is idempotent per payment: the same confirmation twice, or concurrently, confirms once. A
   second successful payment for an order that is already paid is refunded automatically.
+  The buyer is told by e-mail (:func:`send_duplicate_payment_email`), and
+  :func:`refund_duplicate_payments` is the backstop the periodic scan calls (payments/reconcile.py).
 * :func:`request_refund` records a refund and queues its execution; :func:`execute_refund` calls
-  the gateway *outside* any database transaction, then records the result.
+  the gateway *outside* any database transaction, then records the result. A refund whose outcome
+  is unknown (timeout, gateway busy) stays ``processing`` and is reconciled with the same
+  ``out_refund_no`` until the gateway gives a final answer; it is never guessed to have failed.
 
 Lock order (docs/ARCHITECTURE.md): Order → Payment → CardCode.
 """
@@ -14,10 +18,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Q, Sum
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from kameng.tasks import enqueue_on_commit
 from orders import services as orders
@@ -36,14 +44,28 @@ def _number(prefix: str) -> str:
     return f"{prefix}{timezone.localtime():%y%m%d%H%M%S}{secrets.randbelow(10**8):08d}"
 
 
-def start_payment(*, order: Order, provider_name: str, request=None) -> tuple[Payment, providers.StartResult]:
+def start_payment(
+    *, order: Order, provider_name: str, request=None, method: str = ""
+) -> tuple[Payment, providers.StartResult]:
+    """Open a new attempt (its own ``out_trade_no``) and ask the provider how the buyer pays.
+
+    ``method`` picks one of the provider's extra ways (e.g. Alipay's ``qr``). The gateway is called
+    after the row is committed and outside any transaction; if it refuses, the attempt is failed.
+    """
     if orders.effective_status(order) != Order.Status.PENDING_PAYMENT:
         raise PaymentError("This order can no longer be paid.")
     provider = providers.get(provider_name)
+    if method and method not in dict(provider.methods):
+        raise PaymentError(f"{provider.name} has no payment method {method!r}")
     payment = Payment.objects.create(
         order=order, provider=provider.name, out_trade_no=_number("P"), amount_fen=order.total_fen
     )
-    return payment, provider.start(payment=payment, request=request)
+    try:
+        result = provider.start(payment=payment, request=request, **({"method": method} if method else {}))
+    except providers.ProviderError:
+        fail_payment(out_trade_no=payment.out_trade_no, provider=provider.name)
+        raise
+    return payment, result
 
 
 class Confirmation:
@@ -117,9 +139,11 @@ def _create_refund(
         order, kind="refund_requested", actor=actor, note=note,
         data={"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen, "reason": reason},
     )  # fmt: skip
-    from payments.tasks import execute_refund
+    from payments.tasks import execute_refund, send_duplicate_payment_email
 
     enqueue_on_commit(execute_refund, refund_id=refund.pk)
+    if reason == Refund.Reason.DUPLICATE_PAYMENT:
+        enqueue_on_commit(send_duplicate_payment_email, refund_id=refund.pk)
     return refund
 
 
@@ -165,10 +189,16 @@ def execute_refund(*, refund_id: int) -> str:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     try:
         result = providers.get(refund.payment.provider).refund(refund=refund)  # no transaction open here
+    except providers.GatewayUnavailable as exc:
+        result = providers.RefundResult(succeeded=False, pending=True, failure=str(exc))
     except providers.ProviderError as exc:
         result = providers.RefundResult(succeeded=False, failure=str(exc))
     if result.pending:
-        Refund.objects.filter(pk=refund.pk).update(gateway_refund_no=result.gateway_refund_no)
+        # Accepted or unknown: reconciliation (payments/reconcile.py) asks the gateway until it is final.
+        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PROCESSING).update(
+            gateway_refund_no=result.gateway_refund_no or refund.gateway_refund_no,
+            next_query_at=timezone.now() + timedelta(seconds=60),
+        )
         return "pending"
     return record_refund_result(
         refund_id=refund.pk, succeeded=result.succeeded, gateway_refund_no=result.gateway_refund_no,
@@ -197,3 +227,81 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
         else:
             orders.record_event(order, kind="duplicate_payment_refunded", data={"out_refund_no": refund.out_refund_no})
     return "succeeded"
+
+
+# -- duplicate payments ----------------------------------------------------------------------------------
+
+MAX_DUPLICATE_REFUND_ATTEMPTS = 3  # after that many failed refunds of one duplicate, operators take over
+
+
+def refund_duplicate_payments(*, order_id: int) -> list[Refund]:
+    """Refund every successful payment of an order except the one that paid it, once each.
+
+    The backstop behind :func:`confirm_payment` (the periodic scan calls it): safe to run any number
+    of times. A duplicate whose refunds failed is tried again, up to a limit.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        paid = list(Payment.objects.select_for_update().filter(order=order, status=Payment.Status.PAID).order_by("pk"))
+        if len(paid) < 2:
+            return []
+        keeper = min(paid, key=lambda payment: (payment.paid_at or timezone.now(), payment.pk))
+        created = []
+        for payment in paid:
+            if payment.pk == keeper.pk:
+                continue
+            duplicates = payment.refunds.filter(reason=Refund.Reason.DUPLICATE_PAYMENT)
+            if duplicates.exclude(status=Refund.Status.FAILED).exists():
+                continue
+            if duplicates.count() >= MAX_DUPLICATE_REFUND_ATTEMPTS:
+                logger.error("duplicate payment %s: refunds keep failing, operators must act", payment.out_trade_no)
+                continue
+            amount = refundable_fen(payment)
+            if amount <= 0:
+                continue
+            orders.record_event(
+                order, kind="duplicate_payment", data={"out_trade_no": payment.out_trade_no, "found_by": "scan"}
+            )
+            created.append(
+                _create_refund(order=order, payment=payment, amount_fen=amount, reason=Refund.Reason.DUPLICATE_PAYMENT)
+            )
+        return created
+
+
+def send_duplicate_payment_email(*, refund_id: int) -> bool:
+    """Tell the buyer they paid twice and that the extra payment goes back (sent once per refund)."""
+    claimed = Refund.objects.filter(
+        pk=refund_id, reason=Refund.Reason.DUPLICATE_PAYMENT, buyer_notified_at__isnull=True
+    ).update(buyer_notified_at=timezone.now())
+    if not claimed:
+        return False
+    refund = Refund.objects.select_related("order", "payment").get(pk=refund_id)
+    told = Refund.objects.filter(
+        payment_id=refund.payment_id, reason=Refund.Reason.DUPLICATE_PAYMENT, buyer_notified_at__isnull=False
+    ).exclude(pk=refund.pk)
+    if told.exists():
+        return False  # a retry of a failed refund: the buyer already knows
+    order = refund.order
+    from payments.providers import provider_class
+
+    cls = provider_class(refund.payment.provider)
+    with translation.override(order.language or settings.LANGUAGE_CODE):
+        context = {
+            "order": order,
+            "refund": refund,
+            "provider": cls.label if cls else refund.payment.provider,
+            "order_url": settings.SITE_URL.rstrip("/") + order.get_absolute_url(),
+            "shop_name": settings.SHOP_NAME,
+        }
+        subject = render_to_string("orders/email/duplicate_payment_subject.txt", context).strip()
+        text = render_to_string("orders/email/duplicate_payment.txt", context)
+        html = render_to_string("orders/email/duplicate_payment.html", context)
+    message = EmailMultiAlternatives(subject, text, None, [order.email])
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except Exception:
+        # Not sent: let the task's retry (or a later one) claim it again.
+        Refund.objects.filter(pk=refund_id).update(buyer_notified_at=None)
+        raise
+    return True

@@ -1,10 +1,40 @@
-"""Celery tasks of payments: thin wrappers around payments/services.py."""
+"""Celery tasks of payments: thin wrappers around payments/services.py and payments/reconcile.py."""
 
 from celery import shared_task
 
-from payments import services
+from kameng.tasks import exclusive
+from payments import reconcile, services
 
 
 @shared_task
 def execute_refund(*, refund_id: int) -> str:
     return services.execute_refund(refund_id=refund_id)
+
+
+@shared_task
+def send_duplicate_payment_email(*, refund_id: int) -> bool:
+    return services.send_duplicate_payment_email(refund_id=refund_id)
+
+
+@shared_task
+@exclusive(timeout=300)
+def query_open_payments() -> dict:
+    return reconcile.query_open_payments()
+
+
+@shared_task
+@exclusive(timeout=300)
+def close_expired_attempts() -> dict:
+    return reconcile.close_expired_attempts()
+
+
+@shared_task
+@exclusive(timeout=600)
+def scan_duplicate_payments() -> int:
+    return reconcile.scan_duplicate_payments()
+
+
+@shared_task
+@exclusive(timeout=600)
+def reconcile_refunds() -> dict:
+    return reconcile.reconcile_refunds()

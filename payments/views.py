@@ -1,19 +1,26 @@
-"""Payment pages: start an attempt, the sandbox gateway, and the return page.
+"""Payment pages: start an attempt, the QR page, the sandbox gateway, the return page, and the
+gateways' notification endpoints.
 
 The return page never trusts its query string: it sends the buyer to the order page, which
-shows the order's real state and polls until it changes.
+shows the order's real state and polls until it changes. Notifications are handled by
+payments/notifications.py: CSRF-exempt, POST only, always answered in the gateway's own format.
 """
 
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from orders.access import can_view
 from orders.models import Order
-from payments import providers, services
+from payments import notifications, providers, services
 from payments.models import Payment
 
 
@@ -23,15 +30,37 @@ def start(request, number: str):
     if not can_view(request, order):
         raise Http404
     try:
-        _payment, action = services.start_payment(
-            order=order, provider_name=request.POST.get("provider", ""), request=request
-        )
+        payment, action = services.start_payment(
+            order=order, provider_name=request.POST.get("provider", ""), request=request,
+            method=request.POST.get("method", ""),
+        )  # fmt: skip
     except (services.PaymentError, providers.ProviderError):
         messages.error(request, _("This order cannot be paid this way right now."))
         return redirect(order)
     if action.redirect_url:
         return redirect(action.redirect_url)
-    return render(request, "payments/qr.html", {"order": order, "qr_content": action.qr_content})
+    return qr_page(request, order=order, payment=payment, qr_content=action.qr_content)
+
+
+def qr_page(request, *, order: Order, payment: Payment, qr_content: str):
+    """The QR code to scan (WeChat Native, Alipay precreate), drawn here by segno: no remote service
+    sees the payment link. The page polls the order's state and moves on once it changes."""
+    code = segno.make(qr_content, error="m")
+    provider = providers.provider_class(payment.provider)
+    response = render(
+        request,
+        "payments/qr.html",
+        {
+            "order": order,
+            "payment": payment,
+            "provider_name": payment.provider,
+            "provider_label": provider.label if provider else payment.provider,
+            "qr_svg": mark_safe(code.svg_inline(scale=6, dark="#111", light="#fff", border=2)),  # noqa: S308 - segno's own markup
+            "seconds_left": max(0, int((order.reserved_until - timezone.now()).total_seconds())),
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def sandbox(request, out_trade_no: str):
@@ -57,3 +86,17 @@ def sandbox(request, out_trade_no: str):
 def payment_return(request, out_trade_no: str):
     payment = get_object_or_404(Payment.objects.select_related("order"), out_trade_no=out_trade_no)
     return redirect(payment.order)
+
+
+@csrf_exempt
+@require_POST
+@never_cache
+def alipay_notify(request):
+    return notifications.handle(provider_name="alipay", request=request)
+
+
+@csrf_exempt
+@require_POST
+@never_cache
+def wechat_notify(request):
+    return notifications.handle(provider_name="wechat", request=request)
