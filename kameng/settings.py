@@ -138,6 +138,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "payments.refund_stranded_orders": {
+        "task": "payments.tasks.refund_stranded_orders",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "orders.redeliver_stuck_orders": {
         "task": "orders.tasks.redeliver_stuck_orders",
         "schedule": 60.0,

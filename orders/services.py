@@ -512,9 +512,11 @@ def _cannot_deliver(order: Order, item: OrderItem) -> str:
         note=f"out of stock: {item.product_title} · {item.sku_label}",
         data={"sku_id": item.sku_id},
     )
-    from payments.services import refund_order_in_full
+    from payments.tasks import refund_order_in_full
 
-    transaction.on_commit(lambda: refund_order_in_full(order_id=order.pk, reason="out_of_stock"), robust=True)
+    # A task, not an inline call: if it fails, Celery retries it, and payments' stranded-refund
+    # sweep finds any order left in `refunding` without a refund under way.
+    enqueue_on_commit(refund_order_in_full, order_id=order.pk, reason="out_of_stock")
     return DeliveryOutcome.REFUNDING
 
 

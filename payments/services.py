@@ -23,13 +23,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from kameng.tasks import enqueue_on_commit
 from orders import services as orders
-from orders.models import Order
+from orders.models import Fulfilment, Order
 from payments import providers
 from payments.models import Payment, Refund
 
@@ -179,6 +179,38 @@ def refund_order_in_full(*, order_id: int, reason: str, note: str = "", actor=No
         return _create_refund(order=order, payment=payment, amount_fen=amount, reason=reason, note=note, actor=actor)
 
 
+MAX_STRANDED_REFUND_ATTEMPTS = 3
+
+
+def refund_stranded_orders(*, older_than_seconds: int = 300) -> int:
+    """Orders left in ``refunding`` (could not deliver) without a refund under way get one.
+
+    The backstop behind the refund task that delivery queues: a broker outage or a crash between
+    the two must not leave a paid buyer waiting. After a few failed refunds operators take over
+    (the order's events and the refund list in admin show it)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    active = Refund.objects.filter(
+        order=OuterRef("pk"), status__in=[Refund.Status.REQUESTED, Refund.Status.PROCESSING, Refund.Status.SUCCEEDED]
+    )
+    failed = Refund.objects.filter(order=OuterRef("pk"), status=Refund.Status.FAILED)
+    stranded = (
+        Order.objects.filter(status=Order.Status.REFUNDING)
+        .exclude(Exists(active))
+        .filter(events__kind="delivery_failed", events__created_at__lt=cutoff)
+        .annotate(failures=Subquery(failed.values("order").annotate(n=Count("pk")).values("n")))
+        .filter(Q(failures__isnull=True) | Q(failures__lt=MAX_STRANDED_REFUND_ATTEMPTS))
+        .values_list("pk", flat=True)
+        .distinct()[:200]
+    )
+    requested = 0
+    for order_id in list(stranded):
+        if refund_order_in_full(order_id=order_id, reason=Refund.Reason.OUT_OF_STOCK) is not None:
+            requested += 1
+    if requested:
+        logger.warning("requested refunds for %d orders left in refunding", requested)
+    return requested
+
+
 def execute_refund(*, refund_id: int) -> str:
     """Send a requested refund to its gateway, then record the answer."""
     claimed = Refund.objects.filter(pk=refund_id, status=Refund.Status.REQUESTED).update(
@@ -220,6 +252,12 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
             return "repeated"
         if not succeeded:
             orders.record_event(order, kind="refund_failed", note=failure, data={"out_refund_no": refund.out_refund_no})
+            if order.status == Order.Status.REFUNDING and Fulfilment.objects.filter(order=order).exists():
+                # An after-sales refund the gateway refused: the buyer still has the goods, so the
+                # order is delivered again (operators see the failed refund and decide).
+                orders.transition(
+                    order, source=[Order.Status.REFUNDING], target=Order.Status.DELIVERED, kind="refund_failed_reverted"
+                )
             return "failed"
         Payment.objects.filter(pk=refund.payment_id).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
         if refund.reason != Refund.Reason.DUPLICATE_PAYMENT:

@@ -12,6 +12,18 @@ def execute_refund(*, refund_id: int) -> str:
 
 
 @shared_task
+def refund_order_in_full(*, order_id: int, reason: str) -> int | None:
+    refund = services.refund_order_in_full(order_id=order_id, reason=reason)
+    return refund.pk if refund else None
+
+
+@shared_task
+@exclusive(timeout=600)
+def refund_stranded_orders() -> int:
+    return services.refund_stranded_orders()
+
+
+@shared_task
 def send_duplicate_payment_email(*, refund_id: int) -> bool:
     return services.send_duplicate_payment_email(refund_id=refund_id)
 

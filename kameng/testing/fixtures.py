@@ -53,6 +53,11 @@ def celery_worker(transactional_db):
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, loglevel="WARNING") as worker:
         yield worker
     app.control.purge()
+    # A worker thread leaves Celery's "inside a task" flag set for this process, after which an
+    # eager result's .get() refuses to run ("Never call result.get() within a task!").
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)

@@ -270,3 +270,33 @@ def test_query_secret_checks(stocked_sku):
     assert not chosen.order.query_secret_hash.startswith("h$")  # a password hash, not the fast HMAC
     assert services.check_query_secret(chosen.order, "my own words")
     assert not services.check_query_secret(chosen.order, "my own word")
+
+
+def test_an_order_left_refunding_without_a_refund_gets_one(stocked_sku):
+    """Delivery failed and its refund task was lost (broker down): the sweep refunds the buyer."""
+    order = place(stocked_sku, 1).order
+    payment, _ = payments.start_payment(order=order, provider_name="sandbox")
+    Payment.objects.filter(pk=payment.pk).update(status="paid", paid_at=timezone.now(), gateway_trade_no="G")
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.REFUNDING, paid_at=timezone.now())
+    OrderEvent.objects.create(order=order, kind="delivery_failed", from_status="paid", to_status="refunding")
+    assert payments.refund_stranded_orders() == 0  # too recent: its own task may still be on the way
+    OrderEvent.objects.filter(order=order).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    assert payments.refund_stranded_orders() == 1
+    order.refresh_from_db()
+    assert (order.status, order.refunded_fen) == (Order.Status.REFUNDED, 1000)
+    assert payments.refund_stranded_orders() == 0
+
+
+def test_a_refused_after_sales_refund_puts_the_order_back_to_delivered(stocked_sku):
+    order = place(stocked_sku, 1).order
+    pay(order)
+    payment = Payment.objects.get(order=order)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.REFUNDING)
+    refund = Refund.objects.create(
+        payment=payment, order=order, out_refund_no="R-FAIL", amount_fen=500, reason="after_sales", status="processing"
+    )
+    assert payments.record_refund_result(refund_id=refund.pk, succeeded=False, failure="gateway said no") == "failed"
+    order.refresh_from_db()
+    assert (order.status, order.refunded_fen) == (Order.Status.DELIVERED, 0)
+    assert order.events.filter(kind="refund_failed_reverted").exists()
