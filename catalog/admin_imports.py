@@ -153,6 +153,7 @@ class ImportBatchAdmin(MerchantScopedAdmin):
             path("<path:object_id>/confirm/", view(self.confirm_view), name=f"{prefix}_confirm"),
             path("<path:object_id>/cancel/", view(self.cancel_view), name=f"{prefix}_cancel"),
             path("<path:object_id>/mode/", view(self.mode_view), name=f"{prefix}_mode"),
+            path("<path:object_id>/rerun/", view(self.rerun_view), name=f"{prefix}_rerun"),
             path("<path:object_id>/errors.xlsx", view(self.errors_view), name=f"{prefix}_errors"),
             *super().get_urls(),
         ]
@@ -256,11 +257,13 @@ class ImportBatchAdmin(MerchantScopedAdmin):
             "confirm_blocked": batch.mode == ImportBatch.Mode.ALL_OR_NOTHING and batch.error_rows > 0,
             "can_cancel": can_change and batch.status in {Status.UPLOADED, Status.PARSING, Status.READY, Status.FAILED},
             "can_switch_mode": can_change and batch.status == Status.READY,
+            "can_rerun": can_change and batch.status == Status.FAILED and bool(batch.upload_path),
             "modes": ImportBatch.Mode.choices,
             "progress_url": self._url("progress", batch),
             "confirm_url": self._url("confirm", batch),
             "cancel_url": self._url("cancel", batch),
             "mode_url": self._url("mode", batch),
+            "rerun_url": self._url("rerun", batch),
             "errors_url": self._url("errors", batch),
             "changelist_url": self._url("changelist"),
         }
@@ -308,6 +311,20 @@ class ImportBatchAdmin(MerchantScopedAdmin):
                 messages.success(request, _("Mode: %(mode)s.") % {"mode": batch.get_mode_display()})
             else:
                 messages.warning(request, _("The mode can only change while the import waits for confirmation."))
+        return HttpResponseRedirect(self._url("change", batch))
+
+    def rerun_view(self, request, object_id):
+        return require_POST(self._rerun)(request, object_id)
+
+    def _rerun(self, request, object_id):
+        batch = self._changeable(request, object_id)
+        try:
+            if imports.rerun_batch(batch=batch):
+                messages.success(request, _("The file is being checked again."))
+            else:
+                messages.warning(request, _("Only a failed import can be re-run."))
+        except imports.ImportRefused as exc:
+            messages.error(request, str(exc))
         return HttpResponseRedirect(self._url("change", batch))
 
     # --- Downloads -------------------------------------------------------------------------------------

@@ -207,7 +207,7 @@ class _ChunkStream(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
-        self._pending = b""
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -215,12 +215,12 @@ class _ChunkStream(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while not self._pending:
             try:
-                self._pending = next(self._chunks)
+                self._pending = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
+        self._pending = self._pending[size:]  # a view: no copy
         return size
 
 
@@ -248,8 +248,8 @@ def _read_chunks(upload: IO[bytes], size: int = STORE_CHUNK) -> Iterator[bytes]:
 def _check_xlsx(upload: IO[bytes]) -> None:
     try:
         with zipfile.ZipFile(upload) as archive:
-            names = set(archive.namelist())
-            if "xl/workbook.xml" not in names:
+            names = archive.namelist()
+            if "[Content_Types].xml" not in names or not any(name.startswith("xl/") for name in names):
                 raise ImportRefused(
                     _("This is a ZIP archive but not an Excel workbook. Save the sheet as .xlsx (Excel or WPS).")
                 )
@@ -782,7 +782,7 @@ _IN_STOCK_SQL = """
 UPDATE catalog_importrow AS r SET error = %s, detail = ''
 FROM catalog_cardcode AS c
 WHERE r.batch_id = %s AND r.error = '' AND c.sku_id = r.sku_id AND c.fingerprint = r.fingerprint
-  AND (c.batch_id IS NULL OR c.batch_id <> r.batch_id)
+  AND (c.batch_id IS NULL OR c.batch_id <> r.batch_id) {only_sku}
 """
 
 _DUPLICATES_SQL = """
@@ -830,9 +830,14 @@ def _summarise(batch: ImportBatch) -> dict:
     }
 
 
-def _mark_in_stock(batch_id: int) -> None:
+def _mark_in_stock(batch_id: int, sku_id: int | None) -> None:
+    """Rows whose code the SKU already has. With one SKU for the whole batch, the constant lets
+    the planner read only that SKU's stock, not the whole (large) code table."""
     with connection.cursor() as cursor:
-        cursor.execute(_IN_STOCK_SQL, [IN_STOCK, batch_id])
+        if sku_id:
+            cursor.execute(_IN_STOCK_SQL.format(only_sku="AND c.sku_id = %s"), [IN_STOCK, batch_id, sku_id])
+        else:
+            cursor.execute(_IN_STOCK_SQL.format(only_sku=""), [IN_STOCK, batch_id])
 
 
 # --- Parsing ---------------------------------------------------------------------------------------
@@ -960,7 +965,7 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
         # empty) the planner may re-run the duplicate grouping once per row — quadratic time.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE catalog_importrow (batch_id, sku_id, fingerprint, error)")
-    _mark_in_stock(batch.pk)
+    _mark_in_stock(batch.pk, batch.sku_id)
     with connection.cursor() as cursor:
         cursor.execute(_DUPLICATES_SQL, [batch.pk, DUPLICATE, batch.pk])
     summary = _summarise(batch)
@@ -1038,7 +1043,7 @@ def commit_batch(*, batch_id: int) -> ImportBatch | None:
             if batch.mode == ImportBatch.Mode.ALL_OR_NOTHING and inserted < batch.valid_rows:
                 raise _AllOrNothingConflict(batch.valid_rows - inserted)
             if inserted < batch.valid_rows:
-                _mark_in_stock(batch_id)  # taken by a concurrent import: report them too
+                _mark_in_stock(batch_id, batch.sku_id)  # taken by a concurrent import: report them too
                 summary = _summarise(batch)
             else:
                 summary = {}
@@ -1051,7 +1056,7 @@ def commit_batch(*, batch_id: int) -> ImportBatch | None:
             transaction.on_commit(lambda: _delete_upload(upload))
     except _AllOrNothingConflict as conflict:
         with transaction.atomic():
-            _mark_in_stock(batch_id)
+            _mark_in_stock(batch_id, ImportBatch.objects.values_list("sku_id", flat=True).get(pk=batch_id))
             summary = _summarise(ImportBatch(pk=batch_id))
             ImportBatch.objects.filter(pk=batch_id, status=Status.COMMITTING).update(
                 status=Status.READY,

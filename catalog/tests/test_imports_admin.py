@@ -167,7 +167,7 @@ def test_another_merchants_batch_is_404_on_every_url(staff_client, demo_shop, dj
 
     for name in ("change", "progress", "errors", "history"):
         assert staff_client.get(url(name, theirs)).status_code == 404, name
-    for name in ("confirm", "cancel", "mode"):
+    for name in ("confirm", "cancel", "mode", "rerun"):
         assert staff_client.post(url(name, theirs), {"mode": "valid"}).status_code == 404, name
     assert staff_client.get(f"/admin/catalog/importbatch/{theirs.pk}/delete/").status_code in {403, 404}
     changelist = staff_client.get("/admin/catalog/importbatch/").content.decode()
@@ -243,6 +243,19 @@ def test_rerun_failed_action(staff_client, product, sku, settings, django_captur
     assert "1 imports are being checked again" in response.content.decode()
     batch.refresh_from_db()
     assert (batch.status, batch.valid_rows) == (Status.READY, 2)
+
+
+def test_rerun_button_on_a_failed_batch(staff_client, product, sku, settings, django_capture_on_commit_callbacks):
+    settings.IMPORT_MAX_ROWS = 1
+    batch = imports.create_batch(product=product, sku=sku, text=f"{code_for(1)}\n{code_for(2)}\n", enqueue=False)
+    imports.parse_batch(batch_id=batch.pk)
+    assert "Re-run the check" in staff_client.get(url("change", batch)).content.decode()
+    settings.IMPORT_MAX_ROWS = 100
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(url("rerun", batch))
+    batch.refresh_from_db()
+    assert batch.status == Status.READY
+    assert "Re-run the check" not in staff_client.get(url("change", batch)).content.decode()
 
 
 def test_batches_cannot_be_deleted_in_admin(client, operator, password, product, sku):

@@ -10,7 +10,7 @@ does not linger. Codes are never printed.
 Examples::
 
     python manage.py import_codes --sku 12 codes.xlsx
-    python manage.py import_codes --sku 12 --mode valid --delimiter ---- --yes codes.txt
+    python manage.py import_codes --sku 12 --mode valid --delimiter=---- --yes codes.txt
     python manage.py import_codes --sku 12 --delimiter '\\t' export.csv
 """
 
