@@ -168,6 +168,18 @@ CELERY_BEAT_SCHEDULE = {
     # Payments (payments/reconcile.py): ask the gateway about open attempts whose notification may
     # be lost, close attempts of expired orders at the gateway (after a last query), refund orders
     # paid twice that slipped through, and drive refunds that are not final to a final state.
+    # Split settlement (payments/settlement.py): delivered orders are split between the platform
+    # and their merchants; due splits are paid out through the provider, with back-off.
+    "payments.create_due_settlements": {
+        "task": "payments.tasks.create_due_settlements",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "payments.execute_due_settlements": {
+        "task": "payments.tasks.execute_due_settlements",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
     "payments.query_open_payments": {
         "task": "payments.tasks.query_open_payments",
         "schedule": 60.0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
@@ -147,3 +147,120 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.out_trade_no or '?'} {self.outcome}"
+
+
+# -- the money ledger and split settlement (payments/ledger.py, payments/settlement.py) ----------------
+
+
+class LedgerEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("ledger entries are append-only: post a correcting entry instead")
+
+    def delete(self):
+        raise TypeError("ledger entries are append-only: post a correcting entry instead")
+
+
+class LedgerEntry(models.Model):
+    """One append-only line of the money ledger; balances and statements are sums of these.
+
+    Accounts (see payments/ledger.py): ``buyer_paid`` (money in), ``refund`` (money out),
+    ``unallocated`` (paid, not split yet), ``platform_fee``, ``merchant:<id>:pending`` (earned, not
+    paid out; frozen while the settlement's hold runs), ``merchant:<id>:settled`` and
+    ``commission:<id>`` (referrals, marketing issue). Per order: in − out = the sum of the others.
+    PostgreSQL refuses UPDATE and DELETE on the table (migration 0003).
+    """
+
+    account = models.CharField(_("account"), max_length=64)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries")
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    kind = models.CharField(_("kind"), max_length=20)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    reference = models.CharField(_("reference"), max_length=64)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="ledger_account_created"),
+            models.Index(fields=["merchant", "created_at"], name="ledger_merchant_created"),
+        ]
+        constraints = [
+            # One posting per (account, kind, reference): posting the same event twice is refused.
+            models.UniqueConstraint(fields=["account", "kind", "reference"], name="ledger_posting_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.kind} {self.amount_fen}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("ledger entries are append-only: post a correcting entry instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("ledger entries are append-only: post a correcting entry instead")
+
+
+class Settlement(models.Model):
+    """The split of one delivered order's money for one merchant, paid out through the provider
+    that took the payment (payments/settlement.py)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("due, waiting to be paid out")
+        FROZEN = "frozen", _("frozen (hold period)")
+        SETTLING = "settling", _("being paid out")
+        SETTLED = "settled", _("paid out")
+        FAILED = "failed", _("failed (operators must act)")
+        REVERSED = "reversed", _("reversed (refunded before payout)")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="settlements")
+    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="settlements")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="settlements")
+    gross_fen = models.BigIntegerField(_("gross (fen)"))
+    fee_fen = models.BigIntegerField(_("platform fee (fen)"))
+    merchant_fen = models.BigIntegerField(_("merchant amount (fen)"))
+    reversed_fee_fen = models.BigIntegerField(_("fee reversed (fen)"), default=0)
+    reversed_merchant_fen = models.BigIntegerField(_("merchant amount reversed (fen)"), default=0)
+    split_fen = models.BigIntegerField(_("paid out (fen)"), default=0)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.FROZEN)
+    due_at = models.DateTimeField(_("due"))
+    out_request_no = models.CharField(_("split request number"), max_length=40, unique=True)
+    provider = models.CharField(_("provider"), max_length=16)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    failure = models.TextField(_("failure"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement")
+        verbose_name_plural = _("settlements")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "due_at"], name="settlement_status_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "merchant"], name="settlement_once_per_order_merchant"),
+            models.CheckConstraint(
+                condition=Q(fee_fen__gte=0) & Q(merchant_fen__gte=0) & Q(gross_fen=F("fee_fen") + F("merchant_fen")),
+                name="settlement_parts_add_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(reversed_fee_fen__gte=0)
+                & Q(reversed_fee_fen__lte=F("fee_fen"))
+                & Q(reversed_merchant_fen__gte=0)
+                & Q(reversed_merchant_fen__lte=F("merchant_fen")),
+                name="settlement_reversal_within_amounts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_request_no
+
+    @property
+    def remaining_merchant_fen(self) -> int:
+        return self.merchant_fen - self.reversed_merchant_fen

@@ -260,6 +260,9 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
                 )
             return "failed"
         Payment.objects.filter(pk=refund.payment_id).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
+        from payments.settlement import reverse_for_refund
+
+        reverse_for_refund(refund=refund, order=order)  # the ledger, and the split when there is one
         if refund.reason != Refund.Reason.DUPLICATE_PAYMENT:
             orders.record_refund(order_id=order.pk, amount_fen=refund.amount_fen, note=refund.get_reason_display())
         else:

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from kameng.tasks import exclusive
-from payments import reconcile, services
+from payments import reconcile, services, settlement
 
 
 @shared_task
@@ -50,3 +50,15 @@ def scan_duplicate_payments() -> int:
 @exclusive(timeout=600)
 def reconcile_refunds() -> dict:
     return reconcile.reconcile_refunds()
+
+
+@shared_task
+@exclusive(timeout=600)
+def create_due_settlements() -> int:
+    return settlement.create_due_settlements()
+
+
+@shared_task
+@exclusive(timeout=900)
+def execute_due_settlements() -> dict:
+    return settlement.execute_due_settlements()

@@ -26,3 +26,7 @@ class SandboxProvider(Provider):
 
     def refund(self, *, refund) -> RefundResult:
         return RefundResult(succeeded=True, gateway_refund_no=f"SBR{refund.pk:012d}")
+
+    def split(self, *, payment, out_request_no: str, receivers: list[dict]) -> dict:
+        """Settles at once (the embedded run and tests); idempotent by ``out_request_no``."""
+        return {"out_request_no": out_request_no, "settle_no": f"SBS{out_request_no}", "state": "SUCCESS"}

@@ -1,0 +1,404 @@
+"""Split settlement: the platform keeps its commission, merchants get the rest, every fen accounted.
+
+* :func:`compute_split` (pure): per merchant, ``gross`` = what the buyer paid for the merchant's
+  items after discounts, plus any *platform-funded* discount on them; ``fee`` =
+  round_half_up(gross × commission rate); merchant amount = gross − fee. Discounts are charged to
+  whoever funds them (``orders.pricing.Adjustment.funded_by``): a merchant-funded discount simply
+  lowers the merchant's gross (the platform's fee shrinks with it); a platform-funded one does not
+  lower the gross — the merchant is credited as if the buyer had paid it, and the platform's share
+  of the order is ``fee − platform-funded discount`` (it pays the coupon out of its commission).
+  Today no discount carries ``funded_by="platform"`` on an order item, so orders are split with
+  ``platform_funded_fen=0``; the marketing issue records the per-line platform-funded share and
+  passes it here (the seam).
+* :func:`create_due_settlements` (beat): orders delivered with no settlement yet get one per
+  merchant, posted to the ledger as a split; due after ``SETTLEMENT_HOLD_DAYS`` (frozen until then).
+* :func:`execute_due_settlements` (beat): each due settlement is claimed under its row lock, paid
+  out through the provider that took the payment *outside* any transaction (idempotent at the
+  gateway by ``out_request_no``), and recorded. Failures are retried with back-off; a claim that
+  never got an answer (crash, timeout) is sent again with the same number; after
+  :data:`MAX_ATTEMPTS` operators are e-mailed and the settlement is ``failed``.
+* :func:`reverse_for_refund` (called from ``record_refund_result``): a successful refund of the
+  order's paying payment reverses the split proportionally (cumulative targets, rounded half up,
+  the last settlement takes the remainder, so totals stay exact to the fen).
+
+Lock order: Order → Payment → Settlement.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from kameng.money import round_half_up
+from orders.models import Order, OrderItem
+from payments import ledger, providers
+from payments.models import LedgerEntry, Payment, Refund, Settlement
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+CLAIM_TIMEOUT = timedelta(minutes=10)  # a claim without an answer after this is sent again
+
+
+# -- the split (pure) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitLine:
+    merchant_id: int
+    rate: Decimal
+    total_fen: int  # what the buyer paid for the line (after every discount)
+    platform_funded_fen: int = 0  # part of the line's discount the platform pays for
+
+
+@dataclass(frozen=True)
+class Split:
+    merchant_id: int
+    paid_fen: int  # what buyers paid for this merchant's lines
+    gross_fen: int  # what the merchant is credited with (paid + platform-funded discounts)
+    fee_fen: int
+    merchant_fen: int
+
+    @property
+    def platform_net_fen(self) -> int:
+        """What the platform keeps of the money paid (negative: it pays for its coupon)."""
+        return self.paid_fen - self.merchant_fen
+
+
+def compute_split(lines: list[SplitLine]) -> list[Split]:
+    """Split an order's lines per merchant (in merchant id order). Parts add up to the whole."""
+    by_merchant: dict[int, list[SplitLine]] = {}
+    for line in lines:
+        if line.total_fen < 0 or line.platform_funded_fen < 0:
+            raise ValueError(f"negative amount in {line}")
+        if not Decimal(0) <= line.rate < Decimal(1):
+            raise ValueError(f"commission rate out of range in {line}")
+        by_merchant.setdefault(line.merchant_id, []).append(line)
+    splits = []
+    for merchant_id in sorted(by_merchant):
+        group = by_merchant[merchant_id]
+        rates = {line.rate for line in group}
+        if len(rates) != 1:
+            raise ValueError(f"merchant {merchant_id} has several commission rates in one order")
+        paid = sum(line.total_fen for line in group)
+        gross = paid + sum(line.platform_funded_fen for line in group)
+        fee = round_half_up(Decimal(gross) * rates.pop())
+        splits.append(Split(merchant_id, paid_fen=paid, gross_fen=gross, fee_fen=fee, merchant_fen=gross - fee))
+    return splits
+
+
+def reversal_targets(
+    settlements: list[tuple[int, int, int]], *, total_fen: int, refunded_fen: int
+) -> list[tuple[int, int]]:
+    """Cumulative (fee, merchant) to have reversed per settlement once ``refunded_fen`` of an
+    order of ``total_fen`` went back. ``settlements`` are (gross, fee, merchant) in a fixed order.
+
+    Each settlement's share is round_half_up(refunded × gross / total); the last takes the
+    remainder, so the shares sum to ``refunded_fen`` exactly; within a share the fee part is
+    round_half_up(share × fee / gross) and the merchant part the rest. At a full refund every
+    settlement is reversed exactly.
+    """
+    if not 0 <= refunded_fen <= total_fen:
+        raise ValueError(f"refunded {refunded_fen} of {total_fen}")
+    targets = []
+    left = refunded_fen
+    for index, (gross, fee, _merchant) in enumerate(settlements):
+        if index == len(settlements) - 1:
+            share = left
+        else:
+            share = min(left, round_half_up(Decimal(refunded_fen) * gross / total_fen) if total_fen else 0)
+        share = min(share, gross)
+        left -= share
+        fee_part = round_half_up(Decimal(share) * fee / gross) if gross else 0
+        targets.append((fee_part, share - fee_part))
+    return targets
+
+
+# -- creating settlements --------------------------------------------------------------------------
+
+
+def paying_payment(order: Order) -> Payment | None:
+    return order.payments.filter(status=Payment.Status.PAID).order_by("paid_at", "pk").first()
+
+
+def post_payment(payment: Payment) -> None:
+    """Money in: the payment's ledger posting (idempotent; caller holds the order lock)."""
+    ledger.post(
+        order_id=payment.order_id, kind="payment", reference=payment.out_trade_no,
+        lines=[ledger.Line(ledger.BUYER_PAID, payment.amount_fen), ledger.Line(ledger.UNALLOCATED, payment.amount_fen)],
+    )  # fmt: skip
+
+
+def post_paid_payments(*, limit: int = 500) -> int:
+    """Backstop: paid payments without their ledger posting get it (beat)."""
+    posted = Exists(
+        LedgerEntry.objects.filter(account=ledger.BUYER_PAID, kind="payment", reference=OuterRef("out_trade_no"))
+    )
+    done = 0
+    for payment_id, order_id in (
+        Payment.objects.filter(status=Payment.Status.PAID).exclude(posted).values_list("pk", "order_id")[:limit]
+    ):
+        with transaction.atomic():
+            Order.objects.select_for_update().get(pk=order_id)
+            post_payment(Payment.objects.get(pk=payment_id))
+            done += 1
+    return done
+
+
+def _request_no(order: Order, merchant_id: int) -> str:
+    return f"S{order.pk:010d}M{merchant_id:08d}"
+
+
+def ensure_settlements(order: Order) -> list[Settlement]:
+    """Split a delivered order (caller holds the order lock). Idempotent."""
+    existing = list(order.settlements.order_by("merchant_id"))
+    if existing or order.delivered_at is None:
+        return existing
+    payment = paying_payment(order)
+    if payment is None:
+        return []
+    for paid in order.payments.filter(status=Payment.Status.PAID):
+        post_payment(paid)
+    items = OrderItem.objects.filter(order=order).select_related("merchant")
+    splits = compute_split(
+        [SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen) for item in items]
+    )
+    if sum(split.paid_fen for split in splits) != payment.amount_fen:
+        raise ValueError(f"order {order.number}: items total differs from the payment")
+    now = timezone.now()
+    due_at = now + timedelta(days=settings.SETTLEMENT_HOLD_DAYS)
+    created = []
+    for split in splits:
+        settlement = Settlement.objects.create(
+            order=order, merchant_id=split.merchant_id, payment=payment, gross_fen=split.gross_fen,
+            fee_fen=split.fee_fen, merchant_fen=split.merchant_fen, due_at=due_at, provider=payment.provider,
+            out_request_no=_request_no(order, split.merchant_id),
+            status=Settlement.Status.FROZEN if due_at > now else Settlement.Status.PENDING,
+        )  # fmt: skip
+        ledger.post(
+            order_id=order.pk, kind="split", reference=settlement.out_request_no,
+            lines=[
+                ledger.Line(ledger.UNALLOCATED, -split.paid_fen),
+                ledger.Line(ledger.PLATFORM_FEE, split.paid_fen - split.merchant_fen),
+                ledger.Line(ledger.merchant_pending(split.merchant_id), split.merchant_fen, split.merchant_id),
+            ],
+        )  # fmt: skip
+        created.append(settlement)
+    return created
+
+
+def create_due_settlements(*, limit: int = 500) -> int:
+    """Delivered orders without settlements get them (beat; safe to run concurrently)."""
+    post_paid_payments(limit=limit)
+    has = Exists(Settlement.objects.filter(order=OuterRef("pk")))
+    paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
+    ids = list(
+        Order.objects.filter(delivered_at__isnull=False).filter(paid).exclude(has).values_list("pk", flat=True)[:limit]
+    )
+    created = 0
+    for order_id in ids:
+        with transaction.atomic():
+            order = Order.objects.select_for_update().get(pk=order_id)
+            if not order.settlements.exists():
+                created += len(ensure_settlements(order))
+    return created
+
+
+# -- refunds ---------------------------------------------------------------------------------------
+
+
+def reverse_for_refund(*, refund: Refund, order: Order) -> None:
+    """Post a successful refund to the ledger (caller holds the order and payment locks).
+
+    A refund of the order's paying payment after delivery reverses the split proportionally;
+    a duplicate payment's or an undelivered order's refund comes out of ``unallocated``.
+    """
+    post_payment(refund.payment)
+    keeper = paying_payment(order)
+    settlements = []
+    if keeper is not None and keeper.pk == refund.payment_id and refund.reason != Refund.Reason.DUPLICATE_PAYMENT:
+        settlements = ensure_settlements(order)
+    if not settlements:
+        ledger.post(
+            order_id=order.pk, kind="refund", reference=refund.out_refund_no,
+            lines=[ledger.Line(ledger.REFUND, refund.amount_fen), ledger.Line(ledger.UNALLOCATED, -refund.amount_fen)],
+        )  # fmt: skip
+        return
+    if LedgerEntry.objects.filter(account=ledger.REFUND, kind="refund", reference=refund.out_refund_no).exists():
+        return
+    locked = list(Settlement.objects.select_for_update().filter(order=order).order_by("merchant_id"))
+    total = sum(s.gross_fen for s in locked)
+    before = sum(s.reversed_fee_fen + s.reversed_merchant_fen for s in locked)
+    targets = reversal_targets(
+        [(s.gross_fen, s.fee_fen, s.merchant_fen) for s in locked], total_fen=total,
+        refunded_fen=min(total, before + refund.amount_fen),
+    )  # fmt: skip
+    lines = [ledger.Line(ledger.REFUND, refund.amount_fen)]
+    fee_delta = 0
+    for settlement, (fee_target, merchant_target) in zip(locked, targets, strict=True):
+        fee_delta += fee_target - settlement.reversed_fee_fen
+        merchant_delta = merchant_target - settlement.reversed_merchant_fen
+        if merchant_delta:
+            # Take it back from what is not paid out yet first, then from what was.
+            pending_account = ledger.merchant_pending(settlement.merchant_id)
+            pending = ledger.balance(pending_account, order=order)
+            from_pending = min(merchant_delta, max(pending, 0)) if merchant_delta > 0 else merchant_delta
+            lines.append(ledger.Line(pending_account, -from_pending, settlement.merchant_id))
+            if merchant_delta - from_pending:
+                lines.append(
+                    ledger.Line(
+                        ledger.merchant_settled(settlement.merchant_id),
+                        -(merchant_delta - from_pending),
+                        settlement.merchant_id,
+                    )
+                )
+        update = {"reversed_fee_fen": fee_target, "reversed_merchant_fen": merchant_target}
+        if merchant_target == settlement.merchant_fen and settlement.status in (
+            Settlement.Status.FROZEN,
+            Settlement.Status.PENDING,
+        ):
+            update["status"] = Settlement.Status.REVERSED
+        Settlement.objects.filter(pk=settlement.pk).update(**update)
+    lines.append(ledger.Line(ledger.PLATFORM_FEE, -fee_delta))
+    ledger.post(order_id=order.pk, kind="refund", reference=refund.out_refund_no, lines=lines)
+    # Provider side: a refund of money already paid out must be returned by the merchant
+    # (Alipay refund_royalty_parameters, WeChat profitsharing_return). The sandbox needs nothing;
+    # the gateway reversal calls are the next step of the settlement issue.
+
+
+# -- paying out ------------------------------------------------------------------------------------
+
+
+def _due() -> Q:
+    now = timezone.now()
+    waiting = Q(status__in=[Settlement.Status.FROZEN, Settlement.Status.PENDING], due_at__lte=now) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    stuck = Q(status=Settlement.Status.SETTLING, next_attempt_at__lte=now)
+    return waiting | stuck
+
+
+def release_frozen() -> int:
+    """Frozen settlements whose hold has passed become pending (display only; beat)."""
+    return Settlement.objects.filter(status=Settlement.Status.FROZEN, due_at__lte=timezone.now()).update(
+        status=Settlement.Status.PENDING
+    )
+
+
+def _claim(settlement_id: int) -> Settlement | None:
+    with transaction.atomic():
+        order_id = Settlement.objects.values_list("order_id", flat=True).get(pk=settlement_id)
+        Order.objects.select_for_update().get(pk=order_id)
+        settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+        if not Settlement.objects.filter(_due(), pk=settlement_id).exists():
+            return None  # someone else claimed or finished it
+        if settlement.status != Settlement.Status.SETTLING and settlement.remaining_merchant_fen <= 0:
+            Settlement.objects.filter(pk=settlement.pk).update(status=Settlement.Status.REVERSED)
+            return None
+        if settlement.status != Settlement.Status.SETTLING:
+            # The amount is fixed at the first claim: a re-send uses the same number and amount.
+            settlement.split_fen = settlement.split_fen or settlement.remaining_merchant_fen
+        settlement.status = Settlement.Status.SETTLING
+        settlement.attempts += 1
+        settlement.next_attempt_at = timezone.now() + CLAIM_TIMEOUT
+        settlement.save(update_fields=["status", "attempts", "next_attempt_at", "split_fen"])
+        return settlement
+
+
+def receivers(settlement: Settlement) -> list[dict]:
+    return [
+        {
+            "merchant_id": settlement.merchant_id,
+            "amount_fen": settlement.split_fen,
+            "description": settlement.order.number,
+        }
+    ]
+
+
+def settle(*, settlement_id: int) -> str:
+    """Pay out one due settlement; safe to call concurrently (one claim wins)."""
+    settlement = _claim(settlement_id)
+    if settlement is None:
+        return "skipped"
+    settlement = Settlement.objects.select_related("payment", "order", "merchant").get(pk=settlement.pk)
+    try:
+        providers.get(settlement.provider).split(
+            payment=settlement.payment, out_request_no=settlement.out_request_no, receivers=receivers(settlement)
+        )  # no transaction open here
+    except providers.ProviderError as exc:
+        return _record_failure(settlement, str(exc))
+    return record_settled(settlement_id=settlement.pk)
+
+
+def record_settled(*, settlement_id: int) -> str:
+    with transaction.atomic():
+        order_id = Settlement.objects.values_list("order_id", flat=True).get(pk=settlement_id)
+        order = Order.objects.select_for_update().get(pk=order_id)
+        settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+        if settlement.status == Settlement.Status.SETTLED:
+            return "repeated"
+        pending_account = ledger.merchant_pending(settlement.merchant_id)
+        moved = min(settlement.split_fen, max(ledger.balance(pending_account, order=order), 0))
+        ledger.post(
+            order_id=order.pk, kind="payout", reference=settlement.out_request_no,
+            lines=[
+                ledger.Line(pending_account, -moved, settlement.merchant_id),
+                ledger.Line(ledger.merchant_settled(settlement.merchant_id), moved, settlement.merchant_id),
+            ],
+        )  # fmt: skip
+        if moved < settlement.split_fen:
+            logger.error(
+                "settlement %s paid out %d fen but a refund took %d back meanwhile: reverse at the gateway",
+                settlement.out_request_no, settlement.split_fen, settlement.split_fen - moved,
+            )  # fmt: skip
+        Settlement.objects.filter(pk=settlement.pk).update(
+            status=Settlement.Status.SETTLED, settled_at=timezone.now(), next_attempt_at=None, failure=""
+        )
+    return "settled"
+
+
+def _record_failure(settlement: Settlement, failure: str) -> str:
+    if settlement.attempts >= MAX_ATTEMPTS:
+        Settlement.objects.filter(pk=settlement.pk, status=Settlement.Status.SETTLING).update(
+            status=Settlement.Status.FAILED, failure=failure, next_attempt_at=None
+        )
+        _alert_operators(settlement, failure)
+        return "failed"
+    delay = timedelta(minutes=min(2**settlement.attempts, 360))
+    Settlement.objects.filter(pk=settlement.pk, status=Settlement.Status.SETTLING).update(
+        status=Settlement.Status.PENDING, failure=failure, next_attempt_at=timezone.now() + delay
+    )
+    return "retry"
+
+
+def _alert_operators(settlement: Settlement, failure: str) -> None:
+    recipients = list(settings.OPERATOR_EMAILS)
+    logger.error("settlement %s failed after %d attempts: %s", settlement.out_request_no, settlement.attempts, failure)
+    if recipients:
+        send_mail(
+            f"[{settings.SHOP_NAME}] settlement {settlement.out_request_no} failed",
+            f"Order {settlement.order.number}, merchant {settlement.merchant_id}, "
+            f"{settlement.split_fen} fen through {settlement.provider}, {settlement.attempts} attempts.\n\n{failure}\n",
+            None,
+            recipients,
+        )
+
+
+def execute_due_settlements(*, limit: int = 200) -> dict:
+    """Beat: release holds, then pay out what is due (and re-send claims that got no answer)."""
+    release_frozen()
+    outcomes: dict[str, int] = {}
+    for settlement_id in list(
+        Settlement.objects.filter(_due()).order_by("due_at").values_list("pk", flat=True)[:limit]
+    ):
+        outcome = settle(settlement_id=settlement_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
