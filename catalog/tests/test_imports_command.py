@@ -20,6 +20,16 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
+def _english():
+    """In-process commands print in the active language; these assertions read the English source.
+    (The subprocess test below runs with the site default, Chinese.)"""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _private_upload_dir(settings, tmp_path):
     settings.IMPORT_UPLOAD_DIR = tmp_path / "imports"
 
@@ -66,8 +76,9 @@ def test_all_or_nothing_with_errors_exits_non_zero_and_imports_nothing(sku, tmp_
         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    assert "row 2: empty code" in result.stdout
-    assert "row 3: duplicate inside the file — same code as row 1" in result.stdout
+    # Commands speak the site's language (zh-hans by default), like the admin.
+    assert "第 2 行：卡号为空" in result.stdout
+    assert "第 3 行：文件内重复 — 与第 1 行卡密相同" in result.stdout
     assert "2 rows have errors: nothing imported" in result.stderr and "cancelled" in result.stderr
     assert ImportBatch.objects.get().status == ImportBatch.Status.CANCELLED
     assert not CardCode.objects.filter(batch__isnull=False).exists()
