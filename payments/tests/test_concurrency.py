@@ -42,7 +42,7 @@ def assert_confirmed_once(order: Order) -> None:
     assert order.status == Order.Status.DELIVERED
     assert order.events.filter(kind="paid").count() == 1
     assert Fulfilment.objects.filter(order=order).count() == 1
-    codes_mails = [m for m in mail.outbox if order.number in m.subject and "paid twice" not in m.subject]
+    codes_mails = [m for m in mail.outbox if order.number in m.subject and "重复支付" not in m.subject]
     assert len(codes_mails) == 1  # the codes, once
 
 
@@ -94,5 +94,5 @@ def test_two_attempts_paid_at_once_make_one_payment_and_one_refund(alipay_gatewa
     keeper = services.paying_payment(order)
     assert refund.payment_id != keeper.pk and refund.amount_fen == order.total_fen
     assert order.events.filter(kind="duplicate_payment").count() == 1
-    told = [m for m in mail.outbox if "paid twice" in m.subject]
+    told = [m for m in mail.outbox if "重复支付" in m.subject]
     assert len(told) == 1 and told[0].to == [order.email]

@@ -41,7 +41,7 @@ def test_second_payment_by_notification_is_refunded_and_the_buyer_told(alipay_ga
     refund = Refund.objects.get()
     assert (refund.payment_id, refund.reason, refund.status) == (second.pk, "duplicate_payment", "succeeded")
     assert alipay_gateway.refunds == {(second.out_trade_no, refund.out_refund_no): "88.88"}
-    told = [m for m in mail.outbox if "paid twice" in m.subject]
+    told = [m for m in mail.outbox if "重复支付" in m.subject]
     assert len(told) == 1 and told[0].to == [order.email]
     assert "¥88.88" in told[0].body and refund.out_refund_no in told[0].body
     assert services.send_duplicate_payment_email(refund_id=refund.pk) is False  # once per refund
@@ -66,7 +66,7 @@ def test_scan_refunds_a_duplicate_that_slipped_through(stocked_sku):
     assert (refund.payment_id, refund.reason, refund.status) == (extra.pk, "duplicate_payment", "succeeded")
     assert not Refund.objects.filter(payment=first).exists()
     assert order.events.filter(kind="duplicate_payment", data__found_by="scan").count() == 1
-    assert len([m for m in mail.outbox if "paid twice" in m.subject]) == 1
+    assert len([m for m in mail.outbox if "重复支付" in m.subject]) == 1
 
 
 def test_scan_tries_a_failed_duplicate_refund_again_up_to_a_limit(stocked_sku):
