@@ -2,7 +2,8 @@
 
 Money moves only through payments/services.py (a verified gateway message, a refund requested by an
 after-sales decision or an operator's "refund in full" on the order); these pages are for looking
-things up. Merchant staff have no permission on this app and do not see it.
+things up. Merchant staff have no permission on this app and do not see it (settlement and ledger
+admins are merchant-scoped already, ready to be opened to them).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import is_operator
+from accounts.roles import is_operator, merchant_ids
+from accounts.scoping import MerchantScopedAdmin
 from kameng.money import fen_to_yuan_str
-from payments.models import Payment, Refund
+from payments.models import LedgerEntry, Payment, Refund, Settlement
 
 
 def _yuan(fen: int) -> str:
@@ -102,6 +104,86 @@ class RefundAdmin(OperatorReadOnlyAdmin):
         "out_refund_no", "order_link", "payment", "amount", "reason", "note", "status", "gateway_refund_no",
         "failure", "requested_by", "created_at", "finished_at",
     ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description=_("amount"), ordering="amount_fen")
+    def amount(self, obj):
+        return _yuan(obj.amount_fen)
+
+
+# -- settlement and the ledger: read-only; merchant staff see their own rows -------------------------
+
+
+class SettlementReadOnlyAdmin(MerchantScopedAdmin):
+    """Operators see everything; merchant staff see their own rows (MerchantScopedAdmin)."""
+
+    merchant_path = "merchant"
+    show_full_result_count = False
+
+    # Merchant staff could see their own rows (the queryset is scoped), but orders/tests/test_admin.py
+    # asserts that the payments app stays hidden from them; until that rule is revised, operators
+    # only. Allowing merchants is: ``is_operator(request.user) or bool(merchant_ids(request.user))``.
+    merchants_allowed = False
+
+    def _allowed(self, request) -> bool:
+        return is_operator(request.user) or (self.merchants_allowed and bool(merchant_ids(request.user)))
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Settlement)
+class SettlementAdmin(SettlementReadOnlyAdmin):
+    list_display = [
+        "out_request_no", "order", "merchant", "gross", "fee", "merchant_amount", "reversed", "status", "due_at",
+        "attempts", "settled_at",
+    ]  # fmt: skip
+    list_filter = ["status", "provider", ("due_at", admin.DateFieldListFilter)]
+    list_select_related = ["order", "merchant"]
+    search_fields = ["=out_request_no", "=order__number"]
+    fields = [
+        "out_request_no", "order", "merchant", "provider", "gross", "fee", "merchant_amount", "reversed", "status",
+        "due_at", "attempts", "next_attempt_at", "failure", "created_at", "settled_at",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description=_("gross"), ordering="gross_fen")
+    def gross(self, obj):
+        return _yuan(obj.gross_fen)
+
+    @admin.display(description=_("platform fee"))
+    def fee(self, obj):
+        return _yuan(obj.fee_fen - obj.reversed_fee_fen)
+
+    @admin.display(description=_("merchant amount"))
+    def merchant_amount(self, obj):
+        return _yuan(obj.remaining_merchant_fen)
+
+    @admin.display(description=_("reversed"))
+    def reversed(self, obj):
+        total = obj.reversed_fee_fen + obj.reversed_merchant_fen
+        return _yuan(total) if total else "—"
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(SettlementReadOnlyAdmin):
+    list_display = ["created_at", "account", "kind", "amount", "order", "merchant", "reference"]
+    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["order", "merchant"]
+    search_fields = ["=reference", "=order__number", "account"]
+    fields = ["created_at", "account", "kind", "amount", "order", "merchant", "reference"]
     readonly_fields = fields
 
     @admin.display(description=_("amount"), ordering="amount_fen")

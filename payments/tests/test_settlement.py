@@ -259,3 +259,71 @@ def test_periodic_settlement_tasks_are_scheduled_and_run():
     assert ours <= names and ours <= set(celery_app.tasks.keys())
     assert tasks.create_due_settlements.apply().result == 0
     assert tasks.execute_due_settlements.apply().result == {}
+
+
+def test_admin_settlements_are_read_only_scoped_and_hidden_from_merchants_for_now(
+    two_merchant_order, client, operator, merchant_staff, password, monkeypatch
+):
+    order, shop = two_merchant_order
+    settlement.create_due_settlements()
+    ours = order.settlements.get(merchant=shop.merchant)
+    theirs = order.settlements.get(merchant=shop.other_merchant)
+    client.login(email=operator.email, password=password)
+    listing = client.get("/admin/payments/settlement/")
+    assert ours.out_request_no in listing.text and theirs.out_request_no in listing.text
+    assert "platform_fee" in client.get("/admin/payments/ledgerentry/").text
+    assert client.post(f"/admin/payments/settlement/{ours.pk}/delete/").status_code == 403
+    assert client.get("/admin/payments/ledgerentry/add/").status_code == 403
+    client.logout()
+    client.login(email=merchant_staff.email, password=password)
+    assert client.get("/admin/payments/settlement/").status_code == 403
+    # Opened to merchants, the same admin shows them only their own rows.
+    from payments.admin import SettlementReadOnlyAdmin
+
+    monkeypatch.setattr(SettlementReadOnlyAdmin, "merchants_allowed", True)
+    listing = client.get("/admin/payments/settlement/")
+    assert ours.out_request_no in listing.text and theirs.out_request_no not in listing.text
+    assert client.get(f"/admin/payments/settlement/{theirs.pk}/change/").status_code == 404
+    lines = client.get("/admin/payments/ledgerentry/").text
+    assert f"merchant:{shop.merchant.pk}:pending" in lines
+    assert f"merchant:{shop.other_merchant.pk}:pending" not in lines and "platform_fee" not in lines
+
+
+def test_alipay_settle_is_signed_retried_after_busy_and_idempotent(two_merchant_order, alipay_gateway, monkeypatch):
+    from accounts.models import Merchant
+
+    order, shop = two_merchant_order
+    settlement.create_due_settlements()
+    Settlement.objects.filter(order=order).update(provider="alipay")
+    settles: dict = {}
+    original = alipay_gateway.answer
+
+    def answer(method, biz):
+        if method != "alipay.trade.order.settle":
+            return original(method, biz)
+        alipay_gateway.calls.append((method, biz))
+        if len(alipay_gateway.methods()) == 1:
+            return {"code": "20000", "msg": "Service Currently Unavailable", "sub_code": "isp.unknow-error"}
+        settles.setdefault(biz["out_request_no"], biz)
+        return {"code": "10000", "msg": "Success", "trade_no": biz["trade_no"], "settle_no": "2024SETTLE0001"}
+
+    monkeypatch.setattr(alipay_gateway, "answer", answer)
+    # No royalty account bound yet: refused before anything is sent, and retried later.
+    assert settlement.execute_due_settlements() == {"retry": 2}
+    assert alipay_gateway.calls == []
+    monkeypatch.setattr(Merchant, "alipay_settlement_account", "2088000000000042", raising=False)
+    Settlement.objects.filter(order=order).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    outcomes = settlement.execute_due_settlements()
+    assert outcomes == {"retry": 1, "settled": 1}  # the first answer was "busy": outcome unknown, retried
+    Settlement.objects.filter(order=order).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert settlement.execute_due_settlements() == {"settled": 1}
+    ours = order.settlements.get(merchant=shop.merchant)
+    assert ours.status == Settlement.Status.SETTLED
+    biz = settles[ours.out_request_no]
+    assert biz["trade_no"] == settlement.paying_payment(order).gateway_trade_no
+    assert biz["royalty_parameters"] == [
+        {"royalty_type": "transfer", "trans_in_type": "userId", "trans_in": "2088000000000042", "amount": "35.98",
+         "desc": order.number}
+    ]  # fmt: skip
+    assert alipay_gateway.methods().count("alipay.trade.order.settle") == 3
+    assert_ledger_ok()
