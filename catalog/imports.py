@@ -43,6 +43,16 @@ Row rules
   one query per chunk. ``ON CONFLICT`` at commit only knows the newest key, which
   ``rotate_card_keys`` makes the only one.
 
+Speed and memory (figures in docs/PERFORMANCE.md)
+* Memory is flat in the number of rows: one chunk of rows in Python at a time; .xlsx shared
+  strings (where Excel keeps every text cell) are held in a compact table (:class:`_SharedStrings`)
+  instead of openpyxl's list of str, which alone took >250 MB for a million codes and passwords;
+  the decrypted .xlsx itself is bounded by the upload limit.
+* Outside a transaction (a worker, the command) each chunk is COPYed by a background thread on
+  its own connection while the next chunk is parsed (:class:`_Stager`).
+* After staging, ``ANALYZE`` refreshes the staging table's statistics: with stale ones PostgreSQL
+  may plan the duplicate check as a nested loop that regroups the batch for every row (quadratic).
+
 Secrecy: codes never appear in log lines, exception messages, task arguments or error details —
 an error row shows at most the mask (``AB••••56``). The stored upload is encrypted in chunks of
 :data:`STORE_CHUNK` bytes (one Fernet token per line); .xlsx files are decrypted into memory
@@ -68,11 +78,13 @@ import traceback
 import uuid
 import warnings
 import zipfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO
+from xml.etree import ElementTree
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -450,12 +462,79 @@ def _merged_rows(archive: zipfile.ZipFile, member: str) -> dict[int, str]:
     return merged
 
 
-def _xlsx_rows(fp: IO[bytes]) -> _Rows:
-    from openpyxl import load_workbook
+class _SharedStrings:
+    """The workbook's shared-string table, compact: UTF-8 text in one buffer plus an array of end
+    offsets (~1/5 of the memory of a list of str). Excel stores every text cell here, and openpyxl
+    keeps the table in memory even in read-only mode; with a million codes and passwords its own
+    list (plus the emptied XML elements its loader leaves attached to the root) takes >250 MB."""
 
+    def __init__(self):
+        self._text = bytearray()
+        self._ends = array("I")  # 4-byte offsets: MAX_SHARED_STRINGS_BYTES keeps the text far below 4 GB
+
+    def append(self, value: str) -> None:
+        self._text += value.encode()
+        self._ends.append(len(self._text))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, index: int) -> str:
+        if index < 0:
+            index += len(self._ends)
+        end = self._ends[index]  # IndexError for a bad reference, as with a list
+        start = self._ends[index - 1] if index else 0
+        return self._text[start:end].decode()
+
+
+_SST = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def _read_shared_strings(source: IO[bytes]) -> _SharedStrings:
+    """Same content as openpyxl's ``read_string_table`` (plain text plus rich-text runs, phonetic
+    runs ignored, its ``x005F_`` unescaping), in flat memory."""
+    strings = _SharedStrings()
+    si, t, r = f"{_SST}si", f"{_SST}t", f"{_SST}r"
+    from openpyxl.xml.functions import iterparse  # openpyxl's choice: defusedxml when installed
+
+    events = iterparse(source, events=("start", "end"))
+    _event, root = next(events)
+    for event, element in events:
+        if event != "end" or element.tag != si:
+            continue
+        parts = []
+        for child in element:
+            if child.tag == t:
+                parts.append(child.text or "")
+            elif child.tag == r:
+                run = child.find(t)
+                if run is not None and run.text:
+                    parts.append(run.text)
+        strings.append("".join(parts).replace("x005F_", ""))
+        root.clear()  # drop the finished <si> elements, not just their content
+    return strings
+
+
+def _load_workbook(fp: IO[bytes]):
+    """``openpyxl.load_workbook(fp, read_only=True)`` with the compact shared-string table."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
+
+    class Reader(ExcelReader):
+        def read_strings(self):
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = _read_shared_strings(source)
+
+    reader = Reader(fp, read_only=True, keep_vba=False, data_only=False, keep_links=False)
+    reader.read()
+    return reader.wb
+
+
+def _xlsx_rows(fp: IO[bytes]) -> _Rows:
     try:
-        workbook = load_workbook(fp, read_only=True, data_only=False, keep_links=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        workbook = _load_workbook(fp)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, ElementTree.ParseError) as exc:
         raise ImportRefused(_("This .xlsx file cannot be read (%(error)s). Save it again from Excel or WPS.")
                             % {"error": type(exc).__name__}) from None  # fmt: skip
     if not workbook.worksheets:

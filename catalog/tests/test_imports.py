@@ -44,6 +44,59 @@ def xlsx_bytes(rows, *, merged=(), title="Sheet") -> bytes:
     return out.getvalue()
 
 
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def excel_style_xlsx(strings: list[str], rows: list[tuple[int, ...]]) -> bytes:
+    """A workbook the way Excel and WPS write it: every text in xl/sharedStrings.xml (given here as
+    raw <si> XML), cells referring to it by index."""
+    relationships = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006"
+    ooxml = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            f'<Types xmlns="{package}/content-types"><Default Extension="rels" '
+            f'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            f'<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{ooxml}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{ooxml}.worksheet+xml"/>'
+            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{ooxml}.sharedStrings+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            f'<Relationships xmlns="{package}/relationships"><Relationship Id="rId1" '
+            f'Type="{relationships}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{MAIN_NS}" xmlns:r="{relationships}"><sheets>'
+            f'<sheet name="卡密" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'<Relationships xmlns="{package}/relationships">'
+            f'<Relationship Id="rId1" Type="{relationships}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{relationships}/sharedStrings" Target="sharedStrings.xml"/>'
+            "</Relationships>",
+        )
+        cells = "".join(
+            f'<row r="{r}">'
+            + "".join(f'<c r="{col}{r}" t="s"><v>{index}</v></c>' for col, index in zip("ABC", row, strict=False))
+            + "</row>"
+            for r, row in enumerate(rows, start=1)
+        )
+        archive.writestr(
+            "xl/worksheets/sheet1.xml", f'<worksheet xmlns="{MAIN_NS}"><sheetData>{cells}</sheetData></worksheet>'
+        )
+        archive.writestr(
+            "xl/sharedStrings.xml",
+            f'<sst xmlns="{MAIN_NS}" count="{len(strings)}" uniqueCount="{len(strings)}">{"".join(strings)}</sst>',
+        )
+    return out.getvalue()
+
+
 def code_for(n: int) -> str:
     return f"KM{n:06d}-QWER-{n * 7919 % 100000:05d}"
 
@@ -154,6 +207,37 @@ def test_xlsx_with_header_stages_encrypted_rows_then_commits_them(product, sku, 
         assert code_for(n) not in raw_text_of_tables()
     assert not ImportRow.objects.filter(batch=batch).exists()
     assert stored_files() == [] and batch.upload_path == ""
+
+
+def test_excel_shared_strings_are_read_exactly_as_openpyxl_reads_them(product, sku):
+    from openpyxl.reader.strings import read_string_table
+
+    strings = [
+        "<si><t>卡号</t></si>",  # 0
+        "<si><t>卡密</t></si>",  # 1
+        f"<si><t>{code_for(1)}</t></si>",  # 2 plain
+        "<si><t>pw&amp;&lt;1&gt;</t></si>",  # 3 entities
+        f'<si><r><rPr><b/></rPr><t>{code_for(2)[:6]}</t></r><r><t xml:space="preserve">{code_for(2)[6:]}</t></r></si>',
+        '<si><t>密码</t><rPh sb="0" eb="1"><t>ミツ</t></rPh></si>',  # 5 phonetic run: not part of the text
+        f"<si><t>{code_for(3)}_x005F_x</t></si>",  # 6 openpyxl's unescaping quirk, kept identical
+        '<si><t xml:space="preserve"> </t></si>',  # 7 blank
+        "<si><t/></si>",  # 8 empty
+    ]
+    data = excel_style_xlsx(strings, [(0, 1), (2, 3), (4, 5), (6, 8), (7, 8)])
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        ours = imports._read_shared_strings(archive.open("xl/sharedStrings.xml"))
+        theirs = read_string_table(archive.open("xl/sharedStrings.xml"))
+    assert [ours[i] for i in range(len(ours))] == theirs and len(ours) == len(strings)
+    assert ours[-1] == "" and ours[4] == code_for(2)
+
+    batch = start(product, sku, data)
+    secrets = {r.row_number: codes.decrypt(r.payload) for r in ImportRow.objects.filter(batch=batch)}
+    assert secrets == {
+        2: codes.Secret(code_for(1), "pw&<1>"),
+        3: codes.Secret(code_for(2), "密码"),
+        4: codes.Secret(f"{code_for(3)}_x", ""),
+    }
+    assert batch.total_rows == 3  # row 5 (blank text only) is skipped
 
 
 def test_csv_in_gb18030_with_password_and_chinese_header(product, sku):

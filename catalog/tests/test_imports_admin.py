@@ -8,6 +8,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 from openpyxl import load_workbook
 
 from catalog import codes, imports
@@ -23,6 +24,14 @@ ADD_URL = "/admin/catalog/importbatch/add/"
 @pytest.fixture(autouse=True)
 def _private_upload_dir(settings, tmp_path):
     settings.IMPORT_UPLOAD_DIR = tmp_path / "imports"
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages that services store (failures) are in the active language: English here, whatever
+    ran before in this thread. Pages get English from the language cookie (signed_in)."""
+    with translation.override("en"):
+        yield
 
 
 def signed_in(client, user, password):
