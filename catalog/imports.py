@@ -81,7 +81,7 @@ import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree
@@ -1194,6 +1194,29 @@ def rerun_batch(*, batch: ImportBatch) -> bool:
     return bool(requeued)
 
 
+def requeue_stalled(*, min_age: timedelta = timedelta(minutes=10)) -> int:
+    """Queue again the work whose task was lost (broker down, a worker killed without
+    redelivery); for a periodic sweeper. Safe to run any time, twice, on two hosts: the tasks are
+    idempotent. A batch being parsed right now holds its advisory lock and is left alone; a batch
+    being committed holds its row lock. Returns how many tasks were queued."""
+    Status = ImportBatch.Status
+    stale = ImportBatch.objects.filter(created_at__lt=timezone.now() - min_age)
+    queued = 0
+    for batch_id, status in stale.filter(status__in=[Status.UPLOADED, Status.PARSING]).values_list("pk", "status"):
+        if status == Status.PARSING:
+            with _parse_lock(batch_id) as free:
+                if not free:
+                    continue  # a parser is alive
+        _enqueue_parse(batch_id)
+        queued += 1
+    for batch_id in stale.filter(status=Status.COMMITTING).values_list("pk", flat=True):
+        with transaction.atomic():
+            if ImportBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).exists():
+                _enqueue_commit(batch_id)  # nobody is committing it now
+                queued += 1
+    return queued
+
+
 # --- Reading for the preview, reports and the template ---------------------------------------------
 def describe(reason: str, detail: str) -> str:
     """The merchant-facing explanation of one row's error (in the active language)."""
@@ -1368,6 +1391,7 @@ __all__ = [
     "parse_batch",
     "progress",
     "request_commit",
+    "requeue_stalled",
     "rerun_batch",
     "set_mode",
     "write_error_report",

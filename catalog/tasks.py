@@ -45,3 +45,10 @@ def commit_import(*, batch_id: int) -> str | None:
     """Move a confirmed batch's valid rows into stock (once, however often it runs)."""
     batch = imports.commit_batch(batch_id=batch_id)
     return batch.status if batch else None
+
+
+@shared_task
+@exclusive(timeout=600)
+def sweep_stalled_imports() -> int:
+    """Periodic: queue again the parse or commit of batches whose task was lost."""
+    return imports.requeue_stalled()

@@ -205,3 +205,61 @@ def test_merchant_uploads_watches_the_check_and_confirms_in_the_browser(
     page.get_by_role("button", name="Confirm: import 2000 codes").click()
     page.get_by_text("codes imported").wait_for(timeout=30_000)
     assert CardCode.objects.filter(batch__product=product, sku=sku, batch__isnull=False).count() == 2000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeper_requeues_lost_work_and_leaves_live_work_alone(product, sku):
+    """Tasks lost with a broker: the periodic sweeper queues them again (Celery is eager here)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    def batch(text: str) -> ImportBatch:
+        return imports.create_batch(product=product, sku=sku, text=text, enqueue=False)
+
+    lost_parse = batch(f"{code_for(1)}\n")
+    live_parse = batch(f"{code_for(2)}\n")
+    lost_commit = batch(f"{code_for(3)}\n")
+    recent = batch(f"{code_for(4)}\n")
+    imports.parse_batch(batch_id=lost_commit.pk)
+    assert imports.request_commit(batch=lost_commit, enqueue=False)  # the commit task never arrives
+    ImportBatch.objects.filter(pk=live_parse.pk).update(status=Status.PARSING)
+    ImportBatch.objects.exclude(pk=recent.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    holding, release = threading.Event(), threading.Event()
+
+    def live_parser():  # another worker, parsing live_parse right now: it holds the batch's lock
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [imports._LOCK_NAMESPACE, live_parse.pk])
+            holding.set()
+            release.wait(30)
+        finally:
+            connection.close()  # ends the session, and with it the lock
+
+    thread = threading.Thread(target=live_parser)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert imports.requeue_stalled() == 2
+    finally:
+        release.set()
+        thread.join(10)
+
+    statuses = dict(ImportBatch.objects.values_list("pk", "status"))
+    assert statuses == {
+        lost_parse.pk: Status.READY,
+        live_parse.pk: Status.PARSING,  # left to its parser
+        lost_commit.pk: Status.COMMITTED,
+        recent.pk: Status.UPLOADED,  # its task may still be on its way
+    }
+    assert CardCode.objects.filter(batch=lost_commit).count() == 1
+    assert imports.requeue_stalled() == 1  # live_parse's parser is gone now: its turn
+    assert ImportBatch.objects.get(pk=live_parse.pk).status == Status.READY
+
+
+@pytest.mark.django_db
+def test_the_sweeper_task_runs_the_service(product, sku):
+    from catalog import tasks
+
+    assert tasks.sweep_stalled_imports.delay().get() == 0  # nothing stalled
