@@ -160,6 +160,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/10"),
         "options": {"expires": 9 * 60},
     },
+    # Imports whose parse or commit task was lost (broker restart, killed worker) are queued again.
+    "catalog.sweep_stalled_imports": {
+        "task": "catalog.tasks.sweep_stalled_imports",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "catalog.send_low_stock_digest": {
         "task": "catalog.tasks.send_low_stock_digest",
         "schedule": crontab(hour=9, minute=5),

@@ -58,3 +58,29 @@ def test_exclusive_runs_one_holder_at_a_time():
     first.join(5)
     assert results == [None, "first"]
     assert job("third") == "third"  # the lock was released
+
+
+def test_every_beat_entry_names_a_registered_task_and_expires_before_its_next_run():
+    from django.conf import settings
+
+    from kameng.celery import app
+
+    app.loader.import_default_modules()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, name
+        expires = entry.get("options", {}).get("expires")
+        assert expires, f"{name} has no expires: a backlog would pile up"
+        if isinstance(entry["schedule"], float):  # crontab entries run hourly or rarer, with shorter expiries
+            assert expires < entry["schedule"], name
+
+
+def test_periodic_sweepers_are_all_scheduled():
+    """A sweeper nobody schedules is a safety net with a hole: every ``sweep_*`` task has a beat entry."""
+    from django.conf import settings
+
+    from kameng.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    sweepers = {name for name in app.tasks if name.rsplit(".", 1)[-1].startswith("sweep_")}
+    assert sweepers and sweepers <= scheduled, sorted(sweepers - scheduled)
