@@ -75,6 +75,18 @@ def test_unreachable_database_is_explained_not_a_traceback():
     assert "Traceback" not in result.stderr
 
 
+def test_a_failing_statement_is_not_blamed_on_the_connection(tmp_path):
+    env = {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    broken = "from django.db import connection; connection.cursor().execute('SELEC 1')"
+
+    result = manage("shell", "-c", broken, env=env)
+
+    assert result.returncode == 2
+    assert 'refused a statement: near "SELEC": syntax error' in result.stderr
+    assert "Is the server running" not in result.stderr and "Traceback" not in result.stderr
+    assert "Traceback" in manage("shell", "-c", broken, "--traceback", env=env).stderr  # details on request
+
+
 def test_check_deploy_is_clean_in_production_mode():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=GOOD_PRODUCTION)
     assert result.returncode == 0, result.stderr + result.stdout
