@@ -1,10 +1,17 @@
+import uuid
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Merchant, User
+from accounts import wallet
+from accounts.models import Merchant, User, WalletEntry
 from accounts.roles import add_merchant_staff, is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin
+from kameng.money import fen_to_yuan_str, yuan_str_to_fen
 
 
 @admin.register(User)
@@ -74,3 +81,107 @@ class MerchantAdmin(MerchantScopedAdmin):
         added = merchant.users.exclude(pk__in=before)
         for user in added:
             add_merchant_staff(merchant=merchant, user=user)
+
+
+# -- wallet ----------------------------------------------------------------------------------------------
+
+OPERATOR_KINDS = [WalletEntry.Kind.TOP_UP, WalletEntry.Kind.WITHDRAWAL, WalletEntry.Kind.ADJUSTMENT]
+
+
+class WalletMovementForm(forms.ModelForm):
+    """An operator records a movement: a top-up received offline, a withdrawal paid out, a correction."""
+
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), label=_("user"))
+    amount = forms.CharField(
+        label=_("amount (yuan)"), help_text=_("Positive adds to the balance, negative takes from it, e.g. -12.50.")
+    )
+    # One key per rendered form: submitting the same form twice records the movement once.
+    key = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=32)
+
+    class Meta:
+        model = WalletEntry
+        fields = ["kind", "note"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(kind.value, kind.label) for kind in OPERATOR_KINDS]
+        self.fields["note"].required = True
+
+    def clean_amount(self):
+        try:
+            fen = yuan_str_to_fen(self.cleaned_data["amount"])
+        except (ValueError, ArithmeticError):
+            raise ValidationError(gettext("Enter an amount in yuan with at most two decimals.")) from None
+        if fen == 0:
+            raise ValidationError(gettext("The amount cannot be zero."))
+        return fen
+
+    def clean(self):
+        data = super().clean()
+        kind, fen = data.get("kind"), data.get("amount")
+        if kind == WalletEntry.Kind.TOP_UP and fen is not None and fen < 0:
+            self.add_error("amount", gettext("A top-up adds money: enter a positive amount."))
+        if kind == WalletEntry.Kind.WITHDRAWAL and fen is not None and fen > 0:
+            self.add_error("amount", gettext("A withdrawal takes money out: enter a negative amount."))
+        user = data.get("user")
+        if user is not None and fen is not None and fen < 0 and wallet.balance_fen(user) + fen < 0:
+            self.add_error(
+                "amount",
+                gettext("The balance is %(balance)s yuan: it cannot go below zero.")
+                % {"balance": fen_to_yuan_str(wallet.balance_fen(user))},
+            )
+        return data
+
+
+@admin.register(WalletEntry)
+class WalletEntryAdmin(admin.ModelAdmin):
+    """Operators only. Entries are append-only: the list is read-only; "add" records a movement
+    through accounts.wallet (locked, numbered, never below zero)."""
+
+    list_display = ["created_at", "user_email", "seq", "kind", "amount_fen", "balance_after_fen", "order", "note"]
+    list_filter = ["kind"]
+    search_fields = ["wallet__user__email", "reference", "order__number"]
+    list_select_related = ["wallet__user", "order"]
+    show_full_result_count = False
+    form = WalletMovementForm
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_add_permission(self, request):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["user", "kind", "amount", "note", "key"]
+        return ["wallet", "seq", "kind", "amount_fen", "balance_after_fen", "reference", "order", "note",
+                "created_by", "created_at"]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description=_("user"), ordering="wallet__user__email")
+    def user_email(self, obj):
+        return obj.wallet.user.email
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        entry = wallet.move(
+            user=data["user"], amount_fen=data["amount"], kind=data["kind"], reference=f"op-{data['key']}",
+            note=data["note"], actor=request.user,
+        )  # fmt: skip
+        obj.pk, obj.wallet, obj.seq, obj.amount_fen = entry.pk, entry.wallet, entry.seq, entry.amount_fen

@@ -106,3 +106,89 @@ class Merchant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+# -- wallet ----------------------------------------------------------------------------------------------
+
+
+class Wallet(models.Model):
+    """A user's balance account. The balance is the sum of its entries; this row is what every
+    movement locks (``SELECT … FOR UPDATE``), so movements of one wallet happen one at a time."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("wallet")
+        verbose_name_plural = _("wallets")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class WalletEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("wallet entries are append-only: add a correcting entry instead")
+
+    def delete(self):
+        raise TypeError("wallet entries are append-only: add a correcting entry instead")
+
+
+class WalletEntry(models.Model):
+    """One append-only movement of a wallet, in fen (signed: + in, − out).
+
+    ``seq`` numbers a wallet's entries 1, 2, 3… and ``balance_after_fen`` is the balance once the
+    entry is applied. The database enforces what the service promises even against a buggy caller:
+    UNIQUE(wallet, seq) means two movements computed from the same prior balance cannot both
+    commit, and CHECK(balance_after_fen ≥ 0) means no balance is ever negative. ``reference`` (the
+    payment's ``out_trade_no``, the refund's ``out_refund_no``…) is unique per kind, so a movement
+    is recorded once however often it is asked for. The database refuses UPDATE and DELETE.
+    """
+
+    class Kind(models.TextChoices):
+        TOP_UP = "top_up", _("top-up")
+        PAYMENT = "payment", _("payment")
+        REFUND = "refund", _("refund")
+        COMMISSION = "commission", _("commission")
+        WITHDRAWAL = "withdrawal", _("withdrawal")
+        ADJUSTMENT = "adjustment", _("adjustment")
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    seq = models.PositiveIntegerField(_("number"))
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    balance_after_fen = models.BigIntegerField(_("balance after (fen)"))
+    reference = models.CharField(_("reference"), max_length=64)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_entries"
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = WalletEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("wallet entry")
+        verbose_name_plural = _("wallet entries")
+        ordering = ["-seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "seq"], name="wallet_entry_seq_unique"),
+            models.UniqueConstraint(fields=["kind", "reference"], name="wallet_entry_once"),
+            models.CheckConstraint(condition=Q(balance_after_fen__gte=0), name="wallet_balance_never_negative"),
+            models.CheckConstraint(condition=~Q(amount_fen=0), name="wallet_entry_amount_nonzero"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="wallet_entry_seq_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet} #{self.seq} {self.kind} {self.amount_fen}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("wallet entries are append-only: add a correcting entry instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("wallet entries are append-only: add a correcting entry instead")

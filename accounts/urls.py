@@ -5,4 +5,5 @@ from accounts import views
 app_name = "accounts"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("wallet/", views.wallet_page, name="wallet"),
 ]
