@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 from openpyxl import Workbook
 
+from accounts import wallet
 from catalog.models import BuyerField, Product
 from kameng import xlsx
 from orders import access, cart, forms, pricing, selectors, services
@@ -168,11 +169,19 @@ def detail(request, number: str):
         delivered = selectors.delivered_codes(order=order)
         if any(entry.secrets for entry in delivered):
             services.mark_codes_viewed(order=order)
+    balance = None
+    if status == Order.Status.PENDING_PAYMENT and request.user.is_authenticated and order.buyer_id == request.user.pk:
+        balance = wallet.balance_fen(request.user)
     context = {
         "order": order,
         "status": status,
         "items": delivered or [selectors.DeliveredItem(item=item) for item in order.items.all()],
-        "providers": providers.available() if status == Order.Status.PENDING_PAYMENT else [],
+        "providers": (
+            providers.available_for(order=order, user=request.user, balance_fen=balance)
+            if status == Order.Status.PENDING_PAYMENT
+            else []
+        ),
+        "wallet_balance_fen": balance,
         "seconds_left": max(0, int((order.reserved_until - timezone.now()).total_seconds())),
         "query_secret": request.session.pop(f"kameng_secret_{order.pk}", None),
         "Status": Order.Status,

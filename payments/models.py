@@ -2,8 +2,8 @@
 
 One Order may have several Payment attempts (Alipay first, then WeChat…), each with its own
 ``out_trade_no``. A Refund returns money of one payment. Every notification a gateway posts is
-kept raw as a Notification, verified or not, with what was done about it. The wallet ledger and
-settlement come with their own issues.
+kept raw as a Notification, verified or not, with what was done about it. The money ledger and
+split settlement are below; the buyer's wallet is accounts.WalletEntry (accounts/wallet.py).
 """
 
 from __future__ import annotations
@@ -77,7 +77,14 @@ class Refund(models.Model):
     out_refund_no = models.CharField(_("refund number"), max_length=40, unique=True)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+
+    class Route(models.TextChoices):
+        ORIGINAL = "original", _("original payment route")
+        WALLET = "wallet", _("buyer's wallet")
+
     note = models.TextField(_("note"), blank=True)
+    # Where the money goes: back the way it came (the gateway), or to the buyer's wallet.
+    route = models.CharField(_("refund to"), max_length=10, choices=Route.choices, default=Route.ORIGINAL)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.REQUESTED)
     gateway_refund_no = models.CharField(max_length=64, blank=True)
     failure = models.TextField(_("failure"), blank=True)

@@ -26,7 +26,9 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
+from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
 from orders import services as orders
 from orders.models import Fulfilment, Order
@@ -53,7 +55,9 @@ def start_payment(
     after the row is committed and outside any transaction; if it refuses, the attempt is failed.
     """
     if orders.effective_status(order) != Order.Status.PENDING_PAYMENT:
-        raise PaymentError("This order can no longer be paid.")
+        error = PaymentError("This order can no longer be paid.")
+        error.user_message = gettext("This order can no longer be paid.")
+        raise error
     provider = providers.get(provider_name)
     if method and method not in dict(provider.methods):
         raise PaymentError(f"{provider.name} has no payment method {method!r}")
@@ -117,6 +121,49 @@ def fail_payment(*, out_trade_no: str, provider: str) -> bool:
     )
 
 
+class WalletPaymentRefused(providers.ProviderError):
+    """The wallet cannot pay this order; ``user_message`` is worded for the shopper."""
+
+    def __init__(self, user_message: str):
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+def pay_from_wallet(*, payment: Payment, user) -> str:
+    """Debit the buyer's wallet and confirm ``payment`` in one transaction (the ``balance`` provider).
+
+    Only the order's signed-in buyer may, only while the order is payable, only with the balance to
+    cover it; otherwise nothing changes and :class:`WalletPaymentRefused` says why. Lock order:
+    Order → Payment → Wallet. A double click finds the order paid under the order lock.
+    """
+    from accounts import wallet
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if user is None or not user.is_authenticated or order.buyer_id != user.pk:
+            raise WalletPaymentRefused(gettext("Only the signed-in buyer can pay an order from their wallet."))
+        if orders.effective_status(order) != Order.Status.PENDING_PAYMENT or payment.status != Payment.Status.CREATED:
+            raise WalletPaymentRefused(gettext("This order can no longer be paid."))
+        try:
+            entry = wallet.debit(
+                user=user, amount_fen=payment.amount_fen, kind=wallet.Kind.PAYMENT, reference=payment.out_trade_no,
+                order=order, note=order.number,
+            )  # fmt: skip
+        except wallet.InsufficientBalance as exc:
+            raise WalletPaymentRefused(
+                gettext("Your wallet holds %(balance)s, not enough for %(total)s.")
+                % {"balance": f"¥{fen_to_yuan_str(exc.balance_fen)}", "total": f"¥{fen_to_yuan_str(exc.wanted_fen)}"}
+            ) from None
+        outcome = confirm_payment(
+            out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen, gateway_trade_no=f"W{entry.pk}",
+            provider=payment.provider,
+        )  # fmt: skip
+        if outcome != Confirmation.CONFIRMED:  # cannot happen under the order lock; never keep the money then
+            raise WalletPaymentRefused(gettext("This order can no longer be paid."))
+    return outcome
+
+
 # -- refunds ---------------------------------------------------------------------------------------------
 
 
@@ -126,18 +173,27 @@ def refundable_fen(payment: Payment) -> int:
 
 
 def _create_refund(
-    *, order: Order, payment: Payment, amount_fen: int, reason: str, note: str = "", actor=None
+    *,
+    order: Order,
+    payment: Payment,
+    amount_fen: int,
+    reason: str,
+    note: str = "",
+    actor=None,
+    route: str = Refund.Route.ORIGINAL,
 ) -> Refund:
     """Create the refund row (caller holds the order and payment locks) and queue its execution."""
     if amount_fen <= 0 or amount_fen > refundable_fen(payment):
         raise PaymentError(f"cannot refund {amount_fen} fen of payment {payment.out_trade_no}")
+    if route == Refund.Route.WALLET and order.buyer_id is None:
+        raise PaymentError(gettext("A guest order has no wallet: refund it to the original payment route."))
     refund = Refund.objects.create(
         payment=payment, order=order, out_refund_no=_number("R"), amount_fen=amount_fen, reason=reason, note=note,
-        requested_by=actor,
+        requested_by=actor, route=route,
     )  # fmt: skip
     orders.record_event(
         order, kind="refund_requested", actor=actor, note=note,
-        data={"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen, "reason": reason},
+        data={"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen, "reason": reason, "route": route},
     )  # fmt: skip
     from payments.tasks import execute_refund, send_duplicate_payment_email
 
@@ -147,14 +203,16 @@ def _create_refund(
     return refund
 
 
-def request_refund(*, payment: Payment, amount_fen: int, reason: str, note: str = "", actor=None) -> Refund:
+def request_refund(
+    *, payment: Payment, amount_fen: int, reason: str, note: str = "", actor=None, route: str = Refund.Route.ORIGINAL
+) -> Refund:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != Payment.Status.PAID:
             raise PaymentError("only a completed payment can be refunded")
         return _create_refund(
-            order=order, payment=payment, amount_fen=amount_fen, reason=reason, note=note, actor=actor
+            order=order, payment=payment, amount_fen=amount_fen, reason=reason, note=note, actor=actor, route=route
         )
 
 
@@ -163,7 +221,9 @@ def paying_payment(order: Order) -> Payment | None:
     return order.payments.filter(status=Payment.Status.PAID).order_by("paid_at", "pk").first()
 
 
-def refund_order_in_full(*, order_id: int, reason: str, note: str = "", actor=None) -> Refund | None:
+def refund_order_in_full(
+    *, order_id: int, reason: str, note: str = "", actor=None, route: str = Refund.Route.ORIGINAL
+) -> Refund | None:
     """Refund what is left of an order's payment — once per reason, however often it is called."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
@@ -176,7 +236,9 @@ def refund_order_in_full(*, order_id: int, reason: str, note: str = "", actor=No
         amount = refundable_fen(payment)
         if amount <= 0:
             return None
-        return _create_refund(order=order, payment=payment, amount_fen=amount, reason=reason, note=note, actor=actor)
+        return _create_refund(
+            order=order, payment=payment, amount_fen=amount, reason=reason, note=note, actor=actor, route=route
+        )
 
 
 MAX_STRANDED_REFUND_ATTEMPTS = 3
@@ -211,6 +273,11 @@ def refund_stranded_orders(*, older_than_seconds: int = 300) -> int:
     return requested
 
 
+def refund_provider(refund: Refund) -> providers.Provider:
+    """Who pays a refund back: the wallet for refunds routed there, else the payment's provider."""
+    return providers.get("balance" if refund.route == Refund.Route.WALLET else refund.payment.provider)
+
+
 def execute_refund(*, refund_id: int) -> str:
     """Send a requested refund to its gateway, then record the answer."""
     claimed = Refund.objects.filter(pk=refund_id, status=Refund.Status.REQUESTED).update(
@@ -218,9 +285,9 @@ def execute_refund(*, refund_id: int) -> str:
     )
     if not claimed:
         return "skipped"
-    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    refund = Refund.objects.select_related("payment", "order").get(pk=refund_id)
     try:
-        result = providers.get(refund.payment.provider).refund(refund=refund)  # no transaction open here
+        result = refund_provider(refund).refund(refund=refund)  # no transaction open here
     except providers.GatewayUnavailable as exc:
         result = providers.RefundResult(succeeded=False, pending=True, failure=str(exc))
     except providers.ProviderError as exc:

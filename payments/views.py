@@ -34,8 +34,8 @@ def start(request, number: str):
             order=order, provider_name=request.POST.get("provider", ""), request=request,
             method=request.POST.get("method", ""),
         )  # fmt: skip
-    except (services.PaymentError, providers.ProviderError):
-        messages.error(request, _("This order cannot be paid this way right now."))
+    except (services.PaymentError, providers.ProviderError) as exc:
+        messages.error(request, getattr(exc, "user_message", "") or _("This order cannot be paid this way right now."))
         return redirect(order)
     if action.redirect_url:
         return redirect(action.redirect_url)

@@ -4,13 +4,13 @@ lists those configured on this deployment (a provider whose settings are absent 
 * ``alipay`` — alipay-sdk-python: page pay on a desktop, WAP pay on a phone, QR as an option.
 * ``wechat`` — wechatpayv3, API v3 Native QR, public-key mode (certificate mode supported).
 * ``sandbox`` — a local gateway page with Pay / Fail buttons, only with DEBUG on.
-
-The wallet (``balance``) provider arrives with the money ledger of the settlement issue.
+* ``balance`` — the buyer's wallet; offered per order (:func:`available_for`), not in :func:`available`.
 """
 
 from __future__ import annotations
 
 from payments.providers.alipay import AlipayProvider
+from payments.providers.balance import BalanceProvider
 from payments.providers.base import (
     GatewayUnavailable,
     KeyFormatError,
@@ -28,18 +28,35 @@ from payments.providers.wechat import WeChatPayProvider
 
 __all__ = [
     "GatewayUnavailable", "KeyFormatError", "NotificationRefused", "Provider", "ProviderError", "RefundResult",
-    "StartResult", "TradeQuery", "TradeState", "VerifiedNotification", "available", "get", "provider_class",
+    "StartResult", "TradeQuery", "TradeState", "VerifiedNotification", "available", "available_for", "get",
+    "provider_class",
 ]  # fmt: skip
 
 _ALL: dict[str, type[Provider]] = {
     "alipay": AlipayProvider,
     "wechat": WeChatPayProvider,
     "sandbox": SandboxProvider,
+    "balance": BalanceProvider,
 }
 
 
 def available() -> list[Provider]:
-    return [cls() for cls in _ALL.values() if cls.is_configured()]
+    """The gateways configured here (the wallet is offered per order: :func:`available_for`)."""
+    return [cls() for name, cls in _ALL.items() if name != "balance" and cls.is_configured()]
+
+
+def available_for(*, order, user, balance_fen: int | None = None) -> list[Provider]:
+    """What the buyer of ``order`` may pay it with: the wallet first when ``user`` is its signed-in
+    buyer and the balance covers the total, then the configured gateways."""
+    offered = available()
+    if user is not None and user.is_authenticated and order.buyer_id == user.pk:
+        if balance_fen is None:
+            from accounts.wallet import balance_fen as wallet_balance
+
+            balance_fen = wallet_balance(user)
+        if balance_fen >= order.total_fen:
+            offered.insert(0, BalanceProvider())
+    return offered
 
 
 def provider_class(name: str) -> type[Provider] | None:
