@@ -362,7 +362,7 @@ class OrderAdmin(OrderScopedAdmin):
         "pricing", "created_at", "reserved_until", "paid_at", "delivered_at", "closed_at", "codes_first_viewed_at",
         "delivery_email_sent_at",
     ]  # fmt: skip
-    actions = ["resend_delivery_email", "export_xlsx", "refund_in_full"]
+    actions = ["resend_delivery_email", "export_xlsx", "refund_in_full", "refund_in_full_to_wallet"]
 
     # Read-only: no add, no delete, no edit form. "change" remains for the actions and manual delivery.
     def has_add_permission(self, request):
@@ -537,10 +537,26 @@ class OrderAdmin(OrderScopedAdmin):
 
     @admin.action(description=_("Refund in full (operators)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
+        return self._refund_in_full(request, queryset, route=Refund.Route.ORIGINAL)
+
+    @admin.action(description=_("Refund in full to the buyer's wallet (operators)"), permissions=["refund"])
+    def refund_in_full_to_wallet(self, request, queryset):
+        guests = list(queryset.filter(buyer__isnull=True).values_list("number", flat=True)[:20])
+        if guests:
+            self.message_user(
+                request,
+                gettext("Guest orders have no wallet; refund them to the original route: %(numbers)s")
+                % {"numbers": ", ".join(guests)},
+                messages.ERROR,
+            )
+            return None
+        return self._refund_in_full(request, queryset, route=Refund.Route.WALLET)
+
+    def _refund_in_full(self, request, queryset, *, route: str):
         def apply(note: str) -> None:
             done, skipped = 0, []
             for order in queryset.order_by("pk"):
-                if _refund_order_in_full(order=order, note=note, actor=request.user):
+                if _refund_order_in_full(order=order, note=note, actor=request.user, route=route):
                     done += 1
                 else:
                     skipped.append(order.number)
@@ -566,12 +582,12 @@ class OrderAdmin(OrderScopedAdmin):
         )  # fmt: skip
 
 
-def _refund_order_in_full(*, order: Order, note: str, actor) -> bool:
+def _refund_order_in_full(*, order: Order, note: str, actor, route: str = Refund.Route.ORIGINAL) -> bool:
     """Operator refund: the order goes to ``refunding`` with the refund row, in one transaction."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         refund = payments.refund_order_in_full(
-            order_id=locked.pk, reason=Refund.Reason.OPERATOR, note=note, actor=actor
+            order_id=locked.pk, reason=Refund.Reason.OPERATOR, note=note, actor=actor, route=route
         )
         if refund is None:
             return False

@@ -237,6 +237,29 @@ def test_refund_in_full_is_for_operators_and_asks_a_reason(client, operator, mer
     assert Refund.objects.count() == 1
 
 
+def test_operator_refunds_a_buyers_order_to_the_wallet_and_a_guest_order_only_the_original_way(
+    client, operator, user, stocked_sku, shop_orders
+):
+    from accounts import wallet
+
+    placed = services.place_order(
+        lines=[services.CartLine(sku_id=stocked_sku.pk, quantity=1)], email=user.email, buyer=user,
+        idempotency_key="member",
+    )  # fmt: skip
+    pay(placed.order)
+    signed_in(client, operator)
+
+    action(client, "order", "refund_in_full_to_wallet", [placed.order.pk], confirm="yes", note="补偿到余额")
+
+    refund = Refund.objects.get()
+    assert (refund.route, refund.status, refund.amount_fen) == ("wallet", "succeeded", placed.order.total_fen)
+    assert wallet.balance_fen(user) == placed.order.total_fen
+    guest = shop_orders["ours"]
+    response = action(client, "order", "refund_in_full_to_wallet", [guest.pk], confirm="yes", note="x")
+    assert "Guest orders have no wallet" in response.content.decode()
+    assert Refund.objects.count() == 1
+
+
 # --- manual delivery ------------------------------------------------------------------------------
 @pytest.fixture
 def manual_order(stocked_sku):
