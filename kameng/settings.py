@@ -121,6 +121,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep worker database connections between tasks (Celery's Django fix-up otherwise closes them
+# around every task: a new PostgreSQL backend per task). CONN_MAX_AGE and health checks still
+# retire old or broken ones: kameng/celery.py runs close_old_connections around each task.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_RESULT_EXPIRES = 24 * 3600
