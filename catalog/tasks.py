@@ -10,6 +10,7 @@ from kameng.tasks import exclusive
 @shared_task
 def check_low_stock(*, sku_ids: list[int]) -> int:
     """Re-evaluate the low-stock alerts of these SKUs; returns how many alerts it opened."""
+    stock.starting_low_stock_check(sku_ids=sku_ids)
     return len(stock.check_low_stock(sku_ids=sku_ids).opened)
 
 

@@ -307,6 +307,9 @@ CARD_CODE_KEYS = required.fernet_keys("CARD_CODE_KEYS", embedded_default=[])
 ORDER_RESERVATION_MINUTES = cfg.int("ORDER_RESERVATION_MINUTES", default=15)
 # Stock hoarding: at most this many unpaid orders at once per user, per e-mail and per IP.
 MAX_UNPAID_ORDERS = cfg.int("MAX_UNPAID_ORDERS", default=3)
+# Low-stock checks after sales are coalesced per SKU: at most one queued per SKU, run this many
+# seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
+LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG
