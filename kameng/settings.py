@@ -269,7 +269,16 @@ STORAGES = {
 }
 
 # --- Security -----------------------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions (carts, guests' order access, sign-ins) live in Redis when REDIS_URL is set. cached_db
+# also wrote every changed session to PostgreSQL (~4 writes an order); Redis is already what the
+# broker and job locks depend on, and runs with appendonly persistence (docker-compose.yml).
+# Losing Redis data signs people out and empties carts; a guest gets an order back with its number
+# and query secret (/orders/lookup/). The embedded run (process-local cache) keeps cached_db, so a
+# runserver reload keeps its sessions. SESSION_ENGINE in the environment overrides both.
+SESSION_ENGINE = cfg.str(
+    "SESSION_ENGINE",
+    default="django.contrib.sessions.backends.cache" if REDIS_URL else "django.contrib.sessions.backends.cached_db",
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
