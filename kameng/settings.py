@@ -104,7 +104,7 @@ REDIS_URL = required.redis_url("REDIS_URL", embedded_default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "kameng.cache.RedisCache",  # Django's, reusing its client (kameng/cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": cfg.str("CACHE_KEY_PREFIX", default="kameng"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
