@@ -122,13 +122,32 @@ def best_selling(*, limit: int = 8) -> QuerySet[Product]:
     return listed_products().filter(sold_30d__gt=0).order_by("-sold_30d", "sort_order", "-id")[:limit]
 
 
+def for_sale_count(*, now=None) -> Coalesce:
+    """Expression: for-sale codes of the SKU in the outer query, as a correlated subquery that reads
+    only the SKU's unsold codes through the (sku, status) index — unlike :func:`skus_with_stock`'s
+    join, its cost does not grow with the codes the SKU has sold."""
+    counted = (
+        CardCode.objects.filter(for_sale_q(now=now), sku=OuterRef("pk"))
+        .order_by()
+        .values("sku")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
 def product_for_page(*, slug: str) -> Product | None:
-    """The product with its active SKUs, each annotated with stock and ``stock_level`` (2 queries)."""
+    """The product with its active SKUs, each annotated with ``available_count`` and ``stock_level``
+    (3 queries: product, SKUs, images)."""
     product = (
         Product.objects.listed()
         .select_related("category", "merchant")
         .prefetch_related(
-            Prefetch("skus", queryset=skus_with_stock(Sku.objects.filter(is_active=True)), to_attr="active_skus"),
+            Prefetch(
+                "skus",
+                queryset=Sku.objects.filter(is_active=True).annotate(available_count=for_sale_count()),
+                to_attr="active_skus",
+            ),
             "images",
         )
         .filter(slug=slug)

@@ -222,11 +222,44 @@ def _queue_notification(alert_id: int) -> None:
     enqueue_on_commit(notify_stock_alert, alert_id=alert_id)
 
 
+def _check_pending_key(sku_id: int) -> str:
+    return f"catalog:low-stock-check-pending:{sku_id}"
+
+
 def on_stock_changed(sender, *, sku_ids, **kwargs) -> None:
-    """Receiver of ``catalog.signals.stock_changed`` (connected in catalog/apps.py)."""
+    """Receiver of ``catalog.signals.stock_changed`` (connected in catalog/apps.py).
+
+    Coalesced per SKU: a check is queued with a ``LOW_STOCK_CHECK_DELAY`` countdown only for SKUs
+    that have none pending (a cache key, set here with ``add`` and deleted by the task *before* it
+    evaluates). Every stock change is therefore followed by an evaluation that starts after the
+    change committed — the pending one, or a new one — while a SKU selling 20 codes a second gets
+    one check every few seconds instead of one per sale. If the cache cannot be reached the check
+    is queued anyway; if the queued task is lost, the key expires and the periodic sweep catches up.
+    """
     from catalog.tasks import check_low_stock as task
 
-    enqueue_on_commit(task, sku_ids=list(sku_ids))
+    delay = settings.LOW_STOCK_CHECK_DELAY
+    pending = []
+    for sku_id in sorted(set(sku_ids)):
+        try:
+            fresh = cache.add(_check_pending_key(sku_id), 1, delay + 60)
+        except Exception:  # a cache outage must not stop the check
+            logger.warning("low-stock check of SKU %s queued without coalescing: cache unavailable", sku_id)
+            fresh = True
+        if fresh:
+            pending.append(sku_id)
+    if pending:
+        transaction.on_commit(
+            lambda: task.apply_async(kwargs={"sku_ids": pending}, countdown=delay or None), robust=True
+        )
+
+
+def starting_low_stock_check(*, sku_ids: Iterable[int]) -> None:
+    """Called by the task before it evaluates: changes from now on queue a check of their own."""
+    try:
+        cache.delete_many([_check_pending_key(sku_id) for sku_id in sku_ids])
+    except Exception:  # the key expires by itself
+        logger.warning("could not clear pending low-stock checks: cache unavailable")
 
 
 def sweep_low_stock(*, now: datetime.datetime | None = None, chunk: int = 500) -> StockCheck:

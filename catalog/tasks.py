@@ -7,9 +7,10 @@ from kameng.tasks import exclusive
 
 
 # --- Low-stock alerts (catalog/stock.py) ------------------------------------------------------------
-@shared_task
+@shared_task(ignore_result=True)  # queued after sales; nobody reads the result
 def check_low_stock(*, sku_ids: list[int]) -> int:
     """Re-evaluate the low-stock alerts of these SKUs; returns how many alerts it opened."""
+    stock.starting_low_stock_check(sku_ids=sku_ids)
     return len(stock.check_low_stock(sku_ids=sku_ids).opened)
 
 

@@ -104,7 +104,7 @@ REDIS_URL = required.redis_url("REDIS_URL", embedded_default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "kameng.cache.RedisCache",  # Django's, reusing its client (kameng/cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": cfg.str("CACHE_KEY_PREFIX", default="kameng"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -121,6 +121,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep worker database connections between tasks (Celery's Django fix-up otherwise closes them
+# around every task: a new PostgreSQL backend per task). CONN_MAX_AGE and health checks still
+# retire old or broken ones: kameng/celery.py runs close_old_connections around each task.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_RESULT_EXPIRES = 24 * 3600
@@ -271,7 +275,16 @@ STORAGES = {
 }
 
 # --- Security -----------------------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions (carts, guests' order access, sign-ins) live in Redis when REDIS_URL is set. cached_db
+# also wrote every changed session to PostgreSQL (~4 writes an order); Redis is already what the
+# broker and job locks depend on, and runs with appendonly persistence (docker-compose.yml).
+# Losing Redis data signs people out and empties carts; a guest gets an order back with its number
+# and query secret (/orders/lookup/). The embedded run (process-local cache) keeps cached_db, so a
+# runserver reload keeps its sessions. SESSION_ENGINE in the environment overrides both.
+SESSION_ENGINE = cfg.str(
+    "SESSION_ENGINE",
+    default="django.contrib.sessions.backends.cache" if REDIS_URL else "django.contrib.sessions.backends.cached_db",
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
@@ -309,6 +322,9 @@ CARD_CODE_KEYS = required.fernet_keys("CARD_CODE_KEYS", embedded_default=[])
 ORDER_RESERVATION_MINUTES = cfg.int("ORDER_RESERVATION_MINUTES", default=15)
 # Stock hoarding: at most this many unpaid orders at once per user, per e-mail and per IP.
 MAX_UNPAID_ORDERS = cfg.int("MAX_UNPAID_ORDERS", default=3)
+# Low-stock checks after sales are coalesced per SKU: at most one queued per SKU, run this many
+# seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
+LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG

@@ -6,7 +6,9 @@ from kameng.tasks import exclusive
 from orders import aftersales, emails, services
 
 
-@shared_task
+# Nobody waits for a delivery's result: not storing it spares the worker a Redis write and the
+# web process that queues it (on payment) a subscription to its result channel.
+@shared_task(ignore_result=True)
 def deliver_order(*, order_id: int) -> str:
     return services.deliver_order(order_id=order_id)
 

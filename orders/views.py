@@ -94,6 +94,7 @@ def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
 @never_cache
 @ratelimit(key="ip", rate="30/m", method="POST", block=False)
 def checkout(request):
+    placed = None
     if request.method == "POST":
         # The same form sent again after it succeeded (double click, back + resubmit): the cart is
         # already empty, so answer with the order it placed rather than an empty-cart page.
@@ -129,6 +130,10 @@ def checkout(request):
                 idempotency_key=data["idempotency_key"],
                 client_ip=_client_ip(request),
                 language=get_language(),
+                skus={line.sku.pk: line.sku for line in lines},  # read just now by cart.lines
+                # Looked up above; no order had this key. (A replay of someone else's form finds
+                # their order and must go through place_order's own check.)
+                key_unused=placed is None and data["idempotency_key"] == request.POST.get("idempotency_key", "")[:64],
             )
         except services.CheckoutError as exc:
             messages.error(request, str(exc))

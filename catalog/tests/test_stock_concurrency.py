@@ -125,3 +125,68 @@ def test_a_real_worker_raises_the_alert_once(celery_worker, demo_shop, merchant_
     assert alert.closed_at is None and alert.available_at_open <= 10
     # (the worker also handles the alerts of the SKUs the demo seeds low: only this SKU's count here)
     assert [m.to for m in mail.outbox if "3个月" in m.subject] == [[merchant_staff.email]]
+
+
+# --- Coalesced checks (catalog.stock.on_stock_changed) ---------------------------------------------
+def sell_one(sku: Sku) -> None:
+    with transaction.atomic():
+        code_id = CardCode.objects.filter(sku=sku, status="available").order_by("pk").values_list("pk", flat=True)[0]
+        CardCode.objects.filter(pk=code_id).update(status="sold", sold_at=timezone.now(), times_sold=1)
+        send_stock_changed(sku_ids=[sku.pk])
+
+
+@pytest.fixture
+def check_runs():
+    """sku_ids of every check_low_stock task the worker starts."""
+    from celery import signals
+
+    runs: list[list[int]] = []
+
+    def record(sender=None, kwargs=None, **_):
+        if sender is not None and sender.name == "catalog.tasks.check_low_stock":
+            runs.append(list((kwargs or {}).get("sku_ids", [])))
+
+    signals.task_prerun.connect(record, weak=False, dispatch_uid="test.check_runs")
+    yield runs
+    signals.task_prerun.disconnect(dispatch_uid="test.check_runs")
+
+
+@pytest.mark.worker
+def test_a_burst_of_sales_is_checked_once_and_the_check_sees_the_last_sale(
+    celery_worker, demo_shop, merchant_staff, settings, check_runs
+):
+    settings.LOW_STOCK_CHECK_DELAY = 3
+    sku = Sku.objects.get(product__slug="steam-wallet", label="50元")  # 30 codes, threshold 10
+    StockAlert.objects.filter(sku=sku).delete()
+    for _ in range(20):  # down to 10 left: low, reached by the very last sale
+        sell_one(sku)
+    assert wait_for(lambda: StockAlert.objects.filter(sku=sku, notified_at__isnull=False).exists())
+    time.sleep(0.5)
+    assert [ids for ids in check_runs if sku.pk in ids] == [[sku.pk]]  # one check for 20 sales
+    alert = StockAlert.objects.get(sku=sku)
+    assert alert.available_at_open == 10
+    assert [m.to for m in mail.outbox if "50元" in m.subject] == [[merchant_staff.email]]
+
+    # The check that ran let go of its key: the next sale is checked again (and the episode
+    # goes on: still one alert, one e-mail).
+    sell_one(sku)
+    assert wait_for(lambda: len([ids for ids in check_runs if sku.pk in ids]) == 2, timeout=20)
+    assert StockAlert.objects.filter(sku=sku).count() == 1
+    assert len([m for m in mail.outbox if "50元" in m.subject]) == 1
+
+
+def test_with_the_cache_down_every_change_is_still_checked(demo_shop, settings):
+    """Coalescing fails open: no reachable cache, the check is queued (here: eager) anyway."""
+    sku = Sku.objects.get(product__slug="qq-music-vip", label="1个月")
+    StockAlert.objects.filter(sku=sku).delete()
+    make_low(sku, 5)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with transaction.atomic():
+        send_stock_changed(sku_ids=[sku.pk])
+    assert StockAlert.objects.get(sku=sku, closed_at__isnull=True).available_at_open == 5

@@ -128,6 +128,37 @@ def test_checkout_page_queries_do_not_grow_with_its_lines(client, demo_shop):
 
 
 # --- checkout -----------------------------------------------------------------------------------------------
+def test_placing_an_order_reads_the_skus_and_the_key_once(client, demo_shop, django_assert_max_num_queries):
+    """Placing a one-line guest order: key look-up, SKUs, one unpaid-limit count, then BEGIN, order,
+    item, codes taken, released links, codes reserved, links, event, COMMIT (sessions are in Redis)."""
+    sku = in_stock_skus(demo_shop, 1)[0]
+    client.post(reverse("orders:cart_add"), {"sku": sku.pk, "quantity": 1})
+    form = {**checkout_form(client), "email": "buyer@example.com"}
+    with django_assert_max_num_queries(12):
+        response = client.post(reverse("orders:checkout"), form)
+    assert response.status_code == 302
+    assert Order.objects.get(email="buyer@example.com").status == Order.Status.PENDING_PAYMENT
+
+
+def test_the_unpaid_order_limit_counts_e_mail_buyer_and_ip_in_one_query(demo_shop, user, settings):
+    from django.utils import timezone
+
+    from orders import services
+
+    settings.MAX_UNPAID_ORDERS = 1
+    sku = in_stock_skus(demo_shop, 1)[0]
+    place(sku, email="hoarder@example.com", client_ip="10.9.9.9")
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        reached = [
+            services.unpaid_order_limit_reached(buyer=None, email=" Hoarder@Example.COM ", client_ip=None, now=now),
+            services.unpaid_order_limit_reached(buyer=user, email="x@example.com", client_ip="10.9.9.9", now=now),
+            services.unpaid_order_limit_reached(buyer=user, email="x@example.com", client_ip="10.9.9.8", now=now),
+        ]
+    assert reached == [True, True, False]
+    assert len(queries) == 3
+
+
 def test_guest_checkout_shows_the_query_secret_once(client, stocked_sku):
     client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
     response = client.post(reverse("orders:checkout"), {**checkout_form(client), "email": "Guest@Example.com"})
