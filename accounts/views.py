@@ -1,11 +1,41 @@
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
 
 from accounts import wallet
 from accounts.models import WalletEntry
+from kameng.money import fen_to_yuan_str, yuan_str_to_fen
 
 WALLET_PAGE_SIZE = 20
+TOP_UP_PRESETS_FEN = (5_000, 10_000, 20_000, 50_000)
+
+
+class TopUpForm(forms.Form):
+    amount = forms.CharField(label=gettext_lazy("Amount (yuan)"), max_length=12)
+    # One key per rendered form: a double click or a resubmit places one top-up order.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_amount(self):
+        try:
+            fen = yuan_str_to_fen(self.cleaned_data["amount"])
+        except (ValueError, ArithmeticError):
+            raise forms.ValidationError(_("Enter an amount in yuan with at most two decimals.")) from None
+        low, high = settings.WALLET_TOP_UP_MIN_FEN, settings.WALLET_TOP_UP_MAX_FEN
+        if not low <= fen <= high:
+            raise forms.ValidationError(
+                _("A top-up is between %(low)s and %(high)s yuan.")
+                % {"low": fen_to_yuan_str(low), "high": fen_to_yuan_str(high)}
+            )
+        return fen
 
 
 @login_required
@@ -14,10 +44,40 @@ def overview(request):
 
 
 @login_required
-def wallet_page(request):
-    """The balance and the movements that make it, newest first, 20 a page."""
+def wallet_page(request, form: TopUpForm | None = None):
+    """The balance, a top-up form and the movements that make the balance, newest first, 20 a page."""
     entries = WalletEntry.objects.filter(wallet__user=request.user).select_related("order").order_by("-seq")
     page = Paginator(entries, WALLET_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request, "accounts/wallet.html", {"balance_fen": wallet.balance_fen(request.user), "page": page}
-    )  # fmt: skip
+    form = form or TopUpForm(initial={"idempotency_key": uuid.uuid4().hex})
+    context = {
+        "balance_fen": wallet.balance_fen(request.user),
+        "page": page,
+        "form": form,
+        "presets": [fen_to_yuan_str(fen) for fen in TOP_UP_PRESETS_FEN],
+    }
+    return render(request, "accounts/wallet.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@login_required
+@ratelimit(key="user", rate="20/m", method="POST", block=False)
+def top_up(request):
+    """Place a top-up order and send the buyer to its page, where the gateways are offered."""
+    from orders import services as orders
+
+    if getattr(request, "limited", False):
+        messages.error(request, _("Too many attempts. Please wait a minute and try again."))
+        return redirect("accounts:wallet")
+    form = TopUpForm(request.POST)
+    if not form.is_valid():
+        return wallet_page(request, form=form)
+    try:
+        placed = orders.place_top_up(
+            buyer=request.user, amount_fen=form.cleaned_data["amount"],
+            idempotency_key=form.cleaned_data["idempotency_key"], client_ip=request.META.get("REMOTE_ADDR"),
+            language=get_language(),
+        )  # fmt: skip
+    except orders.CheckoutError as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:wallet")
+    return redirect(placed.order)

@@ -326,6 +326,9 @@ MAX_UNPAID_ORDERS = cfg.int("MAX_UNPAID_ORDERS", default=3)
 # seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
 LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
+# Wallet top-ups paid through Alipay / WeChat Pay: the smallest and largest amount, in fen.
+WALLET_TOP_UP_MIN_FEN = cfg.int("WALLET_TOP_UP_MIN_FEN", default=100)
+WALLET_TOP_UP_MAX_FEN = cfg.int("WALLET_TOP_UP_MAX_FEN", default=500_000)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG
 PAYMENT_NOTIFY_BASE_URL = cfg.str("PAYMENT_NOTIFY_BASE_URL", default=SITE_URL)

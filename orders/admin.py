@@ -556,7 +556,12 @@ class OrderAdmin(OrderScopedAdmin):
         def apply(note: str) -> None:
             done, skipped = 0, []
             for order in queryset.order_by("pk"):
-                if _refund_order_in_full(order=order, note=note, actor=request.user, route=route):
+                try:
+                    refunded = _refund_order_in_full(order=order, note=note, actor=request.user, route=route)
+                except payments.PaymentError as exc:
+                    self.message_user(request, f"{order.number}: {exc}", messages.ERROR)
+                    continue
+                if refunded:
                     done += 1
                 else:
                     skipped.append(order.number)

@@ -33,7 +33,13 @@ class Order(models.Model):
         REFUNDING = "refunding", _("refunding")
         REFUNDED = "refunded", _("refunded")
 
+    class Kind(models.TextChoices):
+        GOODS = "goods", _("goods")
+        TOP_UP = "top_up", _("wallet top-up")
+
     number = models.CharField(_("order number"), max_length=24, unique=True)
+    # A top-up order has no items: paying it credits the buyer's wallet (accounts/wallet.py).
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.GOODS)
     buyer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
@@ -69,6 +75,10 @@ class Order(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind="top_up") | (Q(buyer__isnull=False) & Q(total_fen__gt=0)),
+                name="order_top_up_has_buyer_and_amount",
+            ),
             models.CheckConstraint(
                 condition=Q(total_fen=models.F("subtotal_fen") - models.F("discount_fen")), name="order_total_adds_up"
             ),

@@ -37,6 +37,7 @@ from accounts.models import Merchant
 from catalog.models import CardCode, Product, Sku
 from catalog.selectors import for_sale_q
 from catalog.signals import send_stock_changed
+from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
 from orders import pricing
 from orders.models import Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
@@ -338,6 +339,63 @@ def place_order(
     return PlacedOrder(order=order, query_secret=generated, created=True)
 
 
+class TopUpError(CheckoutError):
+    pass
+
+
+def place_top_up(
+    *, buyer, amount_fen: int, idempotency_key: str, client_ip: str | None = None, language: str = "zh-hans"
+) -> PlacedOrder:
+    """A pending order that credits ``amount_fen`` to the buyer's wallet once paid through a gateway.
+
+    It has no items and holds no stock; it is paid, expired and found lost at the gateway like any
+    order. The same ``idempotency_key`` gives the same order.
+    """
+    if buyer is None or not buyer.is_authenticated:
+        raise TopUpError(_("Sign in to top up your wallet."))
+    low, high = settings.WALLET_TOP_UP_MIN_FEN, settings.WALLET_TOP_UP_MAX_FEN
+    if not low <= amount_fen <= high:
+        raise TopUpError(
+            _("A top-up is between %(low)s and %(high)s yuan.")
+            % {"low": fen_to_yuan_str(low), "high": fen_to_yuan_str(high)}
+        )
+    existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return PlacedOrder(order=existing, query_secret=None, created=False)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                number=new_order_number(), kind=Order.Kind.TOP_UP, buyer=buyer, email=buyer.email,
+                subtotal_fen=amount_fen, total_fen=amount_fen, idempotency_key=idempotency_key,
+                reserved_until=timezone.now() + timedelta(minutes=settings.ORDER_RESERVATION_MINUTES),
+                client_ip=client_ip, language=language,
+                pricing={"top_up_fen": amount_fen},
+            )  # fmt: skip
+            OrderEvent.objects.create(
+                order=order, to_status=order.status, kind="placed", actor=buyer, data={"top_up_fen": amount_fen}
+            )
+    except IntegrityError:
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return PlacedOrder(order=existing, query_secret=None, created=False)
+    return PlacedOrder(order=order, query_secret=None, created=True)
+
+
+def _deliver_top_up(order: Order, now) -> str:
+    """Credit the wallet (caller holds the order lock; lock order Order → Wallet). Once per order:
+    the wallet entry's (kind, reference) is unique and the order leaves ``paid`` in this transaction."""
+    from accounts import wallet
+
+    wallet.credit(
+        user=order.buyer, amount_fen=order.total_fen, kind=wallet.Kind.TOP_UP, reference=order.number, order=order,
+        note=order.number,
+    )  # fmt: skip
+    Fulfilment.objects.create(order=order, delivered_codes=0, reallocated_codes=0)
+    transition(order, source=[Status.PAID], target=Status.DELIVERED, kind="wallet_credited", delivered_at=now)
+    return DeliveryOutcome.DELIVERED
+
+
 def cancel_order(*, order: Order, actor=None) -> bool:
     """The shopper gives up an unpaid order: codes go back to stock at once."""
     with transaction.atomic():
@@ -435,6 +493,8 @@ def deliver_order(*, order_id: int) -> str:
         order = Order.objects.select_for_update().filter(pk=order_id).first()
         if order is None or order.status != Status.PAID:
             return DeliveryOutcome.SKIPPED
+        if order.kind == Order.Kind.TOP_UP:
+            return _deliver_top_up(order, now)
         items = list(order.items.all())
         automatic = [i for i in items if i.delivery_mode == Product.DeliveryMode.AUTOMATIC]
         manual = [i for i in items if i.delivery_mode != Product.DeliveryMode.AUTOMATIC]

@@ -9,6 +9,10 @@ Accounts and signs (amounts in fen, signed):
 * ``platform_fee`` — the platform's commission: +fee at the split, −fee share of a later refund.
 * ``merchant:<id>:pending`` — earned by a merchant, not paid out (shown frozen while the hold runs).
 * ``merchant:<id>:settled`` — paid out to the merchant through the provider.
+* ``wallets`` — money paid in by wallet top-ups, now held in buyers' wallets (accounts.WalletEntry
+  has the per-user balances): −unallocated, +wallets when a top-up order is credited. A wallet-paid
+  order then counts as ``buyer_paid`` of its own (the ledger is per order; platform-wide cash is the
+  gateway payments, ``provider != "balance"``).
 * ``commission:<id>`` — referral commissions (marketing issue: post them with :func:`post` and
   claw them back with a reversal; the invariant already counts them).
 
@@ -32,6 +36,7 @@ BUYER_PAID = "buyer_paid"
 REFUND = "refund"
 UNALLOCATED = "unallocated"
 PLATFORM_FEE = "platform_fee"
+WALLETS = "wallets"
 MONEY_IN = {BUYER_PAID}
 MONEY_OUT = {REFUND}
 

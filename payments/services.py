@@ -141,6 +141,8 @@ def pay_from_wallet(*, payment: Payment, user) -> str:
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if order.kind != Order.Kind.GOODS:
+            raise WalletPaymentRefused(gettext("A top-up is paid through a payment gateway, not from the wallet."))
         if user is None or not user.is_authenticated or order.buyer_id != user.pk:
             raise WalletPaymentRefused(gettext("Only the signed-in buyer can pay an order from their wallet."))
         if orders.effective_status(order) != Order.Status.PENDING_PAYMENT or payment.status != Payment.Status.CREATED:
@@ -185,6 +187,8 @@ def _create_refund(
     """Create the refund row (caller holds the order and payment locks) and queue its execution."""
     if amount_fen <= 0 or amount_fen > refundable_fen(payment):
         raise PaymentError(f"cannot refund {amount_fen} fen of payment {payment.out_trade_no}")
+    if order.kind == Order.Kind.TOP_UP and reason != Refund.Reason.DUPLICATE_PAYMENT:
+        raise PaymentError(gettext("A top-up is in the buyer's wallet: record a wallet withdrawal instead."))
     if route == Refund.Route.WALLET and order.buyer_id is None:
         raise PaymentError(gettext("A guest order has no wallet: refund it to the original payment route."))
     refund = Refund.objects.create(

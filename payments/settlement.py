@@ -197,13 +197,40 @@ def ensure_settlements(order: Order) -> list[Settlement]:
     return created
 
 
+def post_top_ups(*, limit: int = 500) -> int:
+    """Credited wallet top-ups move their money from ``unallocated`` to ``wallets`` (no merchant split)."""
+    posted = Exists(LedgerEntry.objects.filter(kind="top_up", reference=OuterRef("number")))
+    paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
+    done = 0
+    for order_id in (
+        Order.objects.filter(kind=Order.Kind.TOP_UP, delivered_at__isnull=False)
+        .filter(paid)
+        .exclude(posted)
+        .values_list("pk", flat=True)[:limit]
+    ):
+        with transaction.atomic():
+            order = Order.objects.select_for_update().get(pk=order_id)
+            for payment in order.payments.filter(status=Payment.Status.PAID):
+                post_payment(payment)
+            ledger.post(
+                order_id=order.pk, kind="top_up", reference=order.number,
+                lines=[ledger.Line(ledger.UNALLOCATED, -order.total_fen), ledger.Line(ledger.WALLETS, order.total_fen)],
+            )  # fmt: skip
+            done += 1
+    return done
+
+
 def create_due_settlements(*, limit: int = 500) -> int:
     """Delivered orders without settlements get them (beat; safe to run concurrently)."""
     post_paid_payments(limit=limit)
+    post_top_ups(limit=limit)
     has = Exists(Settlement.objects.filter(order=OuterRef("pk")))
     paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
     ids = list(
-        Order.objects.filter(delivered_at__isnull=False).filter(paid).exclude(has).values_list("pk", flat=True)[:limit]
+        Order.objects.filter(delivered_at__isnull=False, kind=Order.Kind.GOODS)
+        .filter(paid)
+        .exclude(has)
+        .values_list("pk", flat=True)[:limit]
     )
     created = 0
     for order_id in ids:

@@ -49,7 +49,7 @@ def available_for(*, order, user, balance_fen: int | None = None) -> list[Provid
     """What the buyer of ``order`` may pay it with: the wallet first when ``user`` is its signed-in
     buyer and the balance covers the total, then the configured gateways."""
     offered = available()
-    if user is not None and user.is_authenticated and order.buyer_id == user.pk:
+    if order.kind == order.Kind.GOODS and user is not None and user.is_authenticated and order.buyer_id == user.pk:
         if balance_fen is None:
             from accounts.wallet import balance_fen as wallet_balance
 

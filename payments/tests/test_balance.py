@@ -9,6 +9,7 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import wallet
 from accounts.models import WalletEntry
@@ -19,6 +20,15 @@ from payments.selectors import violations as ledger_violations
 from payments.tests.conftest import PRICE_FEN, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages asserted here are the English source strings (the shop's default is Chinese)."""
+    with translation.override("en"):
+        yield
+
+
 Kind = WalletEntry.Kind
 
 
@@ -108,7 +118,8 @@ def test_one_balance_two_orders_at_once_only_one_is_paid(stocked_sku, funded):
     def pay(order) -> None:
         start.wait()
         try:
-            services.start_payment(order=order, provider_name="balance", request=_request_of(funded))
+            with translation.override("en"):  # messages are in the buyer's language (a thread has none)
+                services.start_payment(order=order, provider_name="balance", request=_request_of(funded))
             outcomes.append("paid")
         except providers.ProviderError as exc:
             outcomes.append(exc.user_message)
