@@ -39,6 +39,8 @@ def test_every_string_in_the_source_is_translated_and_the_catalog_compiled(tmp_p
     import sys
     from pathlib import Path
 
+    missing = [tool for tool in ("xgettext", "msgattrib", "msgfmt") if shutil.which(tool) is None]
+    assert not missing, f"{missing} not found: install gettext (sudo apt-get install -y gettext)"
     root = Path(__file__).resolve().parents[2]
     source = tmp_path / "src"
     shutil.copytree(
