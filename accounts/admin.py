@@ -44,7 +44,10 @@ class MerchantAdmin(MerchantScopedAdmin):
     search_fields = ["name", "slug", "contact_email"]
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ["users"]
-    staff_readonly_fields = ["name", "slug", "users", "commission_rate", "status", "created_at"]
+    staff_readonly_fields = [
+        "name", "slug", "users", "commission_rate", "status", "created_at",
+        "settlement_name", "alipay_settlement_account", "wechat_settlement_account",
+    ]  # fmt: skip
 
     # Merchant staff hold no accounts.* permission; their access to their own merchant is granted here.
     def has_module_permission(self, request):

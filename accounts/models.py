@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -86,6 +87,22 @@ class Merchant(models.Model):
         help_text=_("Share of each sale the platform keeps, e.g. 0.1000 for 10%."),
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Where split settlement pays the merchant's share (payments/settlement.py). Empty: settling a
+    # payment of that provider fails clearly and operators are alerted after the retries.
+    settlement_name = models.CharField(
+        _("legal name for settlement"), max_length=128, blank=True,
+        help_text=_("The full registered name (a sole trader: the owner's name), as the gateway has it."),
+    )  # fmt: skip
+    alipay_settlement_account = models.CharField(
+        _("Alipay royalty account"), max_length=16, blank=True,
+        validators=[RegexValidator(r"^2088\d{12}$", _("An Alipay user id: 16 digits starting with 2088."))],
+        help_text=_("Alipay user id (2088…) bound as a royalty receiver of the platform's app."),
+    )  # fmt: skip
+    wechat_settlement_account = models.CharField(
+        _("WeChat Pay receiver merchant id"), max_length=16, blank=True,
+        validators=[RegexValidator(r"^\d{8,12}$", _("A WeChat Pay merchant id: 8 to 12 digits."))],
+        help_text=_("The merchant's own WeChat Pay merchant id, added as a profit-sharing receiver."),
+    )  # fmt: skip
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

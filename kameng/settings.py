@@ -326,6 +326,9 @@ MAX_UNPAID_ORDERS = cfg.int("MAX_UNPAID_ORDERS", default=3)
 # seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
 LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
+# The share of a WeChat Pay trade the platform's mchid may split out (WeChat's default cap is 30%;
+# merchants' shares need it raised). Splits above it are refused before calling the gateway.
+WECHATPAY_PROFIT_SHARING_MAX_RATIO = cfg.str("WECHATPAY_PROFIT_SHARING_MAX_RATIO", default="0.30")
 # Wallet top-ups paid through Alipay / WeChat Pay: the smallest and largest amount, in fen.
 WALLET_TOP_UP_MIN_FEN = cfg.int("WALLET_TOP_UP_MIN_FEN", default=100)
 WALLET_TOP_UP_MAX_FEN = cfg.int("WALLET_TOP_UP_MAX_FEN", default=500_000)

@@ -343,14 +343,15 @@ def _claim(settlement_id: int) -> Settlement | None:
 
 
 def receivers(settlement: Settlement) -> list[dict]:
-    """Who gets what. ``account`` is the merchant's account at the provider (Alipay user id bound by
-    royalty relation, WeChat sub-merchant id); Merchant has no such field yet (accounts issue), so it
-    is read with a fallback to "" and such a provider refuses (retried, then operators alerted)."""
-    account = getattr(settlement.merchant, f"{settlement.provider}_settlement_account", "") or ""
+    """Who gets what: the merchant's account at the provider that took the payment
+    (``Merchant.alipay_settlement_account`` / ``wechat_settlement_account``, with its legal name).
+    An empty account makes the provider refuse: retried, then operators are alerted."""
+    merchant = settlement.merchant
     return [
         {
             "merchant_id": settlement.merchant_id,
-            "account": account,
+            "account": getattr(merchant, f"{settlement.provider}_settlement_account", "") or "",
+            "name": merchant.settlement_name,
             "amount_fen": settlement.split_fen,
             "description": settlement.order.number,
         }

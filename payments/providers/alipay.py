@@ -185,6 +185,12 @@ def _subject(payment) -> str:
     return f"{text[:100]} ({payment.order.number})"
 
 
+def _will_be_split(payment) -> bool:
+    """Goods orders are split after delivery (payments/settlement.py): their funds are frozen for
+    the royalty (``royalty_freeze``) so the split cannot find them spent. Top-ups are never split."""
+    return payment.order.kind == payment.order.Kind.GOODS
+
+
 def _absolute(base: str, path: str) -> str:
     return base.rstrip("/") + path
 
@@ -222,6 +228,11 @@ class AlipayProvider(Provider):
         model.total_amount = fen_to_yuan_str(payment.amount_fen)
         model.subject = _subject(payment)
         model.time_expire = _beijing(payment.order.reserved_until)
+        if _will_be_split(payment):
+            from alipay.aop.api.domain.ExtendParams import ExtendParams
+
+            model.extend_params = ExtendParams()
+            model.extend_params.royalty_freeze = "true"
         sdk_request = request_class(biz_model=model)
         sdk_request.notify_url = _absolute(settings.PAYMENT_NOTIFY_BASE_URL, reverse("payments:alipay_notify"))
         sdk_request.return_url = _absolute(
@@ -244,6 +255,7 @@ class AlipayProvider(Provider):
             "total_amount": fen_to_yuan_str(payment.amount_fen),
             "subject": _subject(payment),
             "time_expire": _beijing(payment.order.reserved_until),
+            **({"extend_params": {"royalty_freeze": "true"}} if _will_be_split(payment) else {}),
         }
         sdk_request.notify_url = _absolute(settings.PAYMENT_NOTIFY_BASE_URL, reverse("payments:alipay_notify"))
         data = self._execute(sdk_request)

@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -233,13 +234,15 @@ class WeChatPayProvider(Provider):
 
     # -- paying ----------------------------------------------------------------------------------------
     def start(self, *, payment, request, method: str = "") -> StartResult:
-        # Profit sharing (settle_info) is switched on by the settlement issue, together with unfreezing.
+        # settle_info.profit_sharing: the funds of a goods order stay frozen until the split
+        # (payments/settlement.py), which unfreezes the rest. Top-ups are never split.
         code, data = _call(
             "pay",
             description=_description(payment),
             out_trade_no=payment.out_trade_no,
             amount={"total": payment.amount_fen, "currency": "CNY"},
             time_expire=_rfc3339(payment.order.reserved_until),
+            settle_info={"profit_sharing": payment.order.kind == payment.order.Kind.GOODS},
         )
         if code not in (200, 201) or not data.get("code_url"):
             raise ProviderError(f"wechat pay refused the payment: {_why(code, data)}")
@@ -373,3 +376,51 @@ class WeChatPayProvider(Provider):
         if status in ("CLOSED", "ABNORMAL"):
             return RefundResult(succeeded=False, gateway_refund_no=refund_id, failure=f"wechat pay refund {status}")
         return RefundResult(succeeded=False, pending=True, gateway_refund_no=refund_id)
+
+    # -- split settlement ------------------------------------------------------------------------------
+    def split(self, *, payment, out_request_no: str, receivers: list[dict]) -> dict:
+        """Profit sharing (分账) of a paid trade: each merchant's share to its own WeChat Pay merchant id.
+
+        Direction: the platform's mchid takes the payment and shares the merchants' part out; what is
+        left (the commission) is unfrozen for the platform (``unfreeze_unsplit``). WeChat caps what a
+        trade may share at 30% by default, so with a 10% commission the platform must have its cap
+        raised (``WECHATPAY_PROFIT_SHARING_MAX_RATIO`` says what it is); above the cap the split is
+        refused here, before any call, with a clear reason (retried, then operators are alerted).
+        Each receiver is added first (``profitsharing_add_receiver`` is idempotent at WeChat).
+        Idempotent by ``out_order_no`` = ``out_request_no``.
+        """
+        shared = sum(receiver["amount_fen"] for receiver in receivers)
+        cap = int(payment.amount_fen * Decimal(str(settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO)))
+        if shared > cap:
+            raise ProviderError(
+                f"wechat profit sharing: {shared} fen is more than the {settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO} "
+                f"cap of this {payment.amount_fen}-fen trade ({cap} fen); ask WeChat Pay to raise the cap"
+            )
+        missing = [r for r in receivers if not r.get("account") or not r.get("name")]
+        if missing:
+            raise ProviderError(
+                f"wechat profit sharing: merchant {missing[0].get('merchant_id')} has no receiver account or legal name"
+            )
+        for receiver in receivers:
+            code, data = _call(
+                "profitsharing_add_receiver", account_type="MERCHANT_ID", account=receiver["account"],
+                relation_type="PARTNER", name=receiver["name"],
+            )  # fmt: skip
+            if code != 200:
+                raise ProviderError(f"wechat pay refused the receiver {receiver['account']}: {_why(code, data)}")
+        code, data = _call(
+            "profitsharing_order", transaction_id=payment.gateway_trade_no, out_order_no=out_request_no,
+            receivers=[
+                {"type": "MERCHANT_ID", "account": r["account"], "amount": r["amount_fen"],
+                 "description": str(r.get("description", ""))[:80]}
+                for r in receivers
+            ],
+            unfreeze_unsplit=True,
+        )  # fmt: skip
+        if code != 200:
+            if data.get("code") in ("SYSTEM_ERROR", "FREQUENCY_LIMITED", "RESOURCE_ALREADY_EXISTS"):
+                raise GatewayUnavailable(f"wechat profit sharing: {_why(code, data)}")
+            raise ProviderError(f"wechat pay refused the profit sharing: {_why(code, data)}")
+        if data.get("out_order_no") != out_request_no:
+            raise GatewayUnavailable("wechat profit sharing: the answer is about another split")
+        return {"out_request_no": out_request_no, "settle_no": data.get("order_id", ""), "state": data.get("state", "")}

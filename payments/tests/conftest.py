@@ -278,6 +278,8 @@ class FakeWeChat:
     refunds: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)
     refund_status: str = "PROCESSING"  # what a new refund answers
+    receivers: dict = field(default_factory=dict)  # profit-sharing receivers added, by account
+    splits: dict = field(default_factory=dict)  # profit-sharing orders, by out_order_no
 
     def headers(self, body: str, *, serial: str | None = None, timestamp: int | None = None, key=None) -> dict:
         stamp, nonce = str(int(time.time()) if timestamp is None else timestamp), uuid.uuid4().hex.upper()
@@ -380,7 +382,35 @@ class FakeWeChat:
             if refund is None:
                 return self._reply(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})
             return self._reply(200, self._refund_body(match[1], refund))
+        if path == "/v3/profitsharing/receivers/add":
+            self.receivers[data["account"]] = {**data, "name": self.decrypt(data.get("name", ""))}
+            return self._reply(200, {"type": data["type"], "account": data["account"]})
+        if path == "/v3/profitsharing/orders":
+            trade = next((t for t in self.trades.values() if t.get("transaction_id") == data["transaction_id"]), None)
+            if trade is None:
+                return self._reply(400, {"code": "INVALID_REQUEST", "message": "订单不存在"})
+            unknown = [r["account"] for r in data["receivers"] if r["account"] not in self.receivers]
+            if unknown:
+                return self._reply(400, {"code": "RECEIVER_INVALID", "message": f"分账接收方未添加 {unknown}"})
+            split = self.splits.setdefault(
+                data["out_order_no"], {"order_id": f"30{secrets.randbelow(10**26):026d}", "data": data}
+            )
+            return self._reply(200, {
+                "transaction_id": data["transaction_id"], "out_order_no": data["out_order_no"],
+                "order_id": split["order_id"], "state": "PROCESSING",
+                "receivers": [{**r, "result": "PENDING"} for r in split["data"]["receivers"]],
+            })  # fmt: skip
         return self._reply(404, {"code": "NOT_FOUND", "message": path})
+
+    def decrypt(self, ciphertext: str) -> str:
+        """A field the SDK encrypted with the platform's public key (RSA-OAEP), read back."""
+        if not ciphertext:
+            return ""
+        plain = self.platform_key.decrypt(
+            base64.b64decode(ciphertext),
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None),  # noqa: S303 - WeChat Pay uses RSA-OAEP with SHA-1
+        )
+        return plain.decode()
 
     @staticmethod
     def _refund_body(out_refund_no: str, refund: dict) -> dict:
@@ -439,7 +469,9 @@ def wechat_platform(settings, tmp_path, keyring, wechat_mode):
     )  # fmt: skip
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         for method in (responses.GET, responses.POST):
-            mock.add_callback(method, re.compile(re.escape(WECHAT_API) + r"/v3/(pay|refund)/.*"), callback=fake.handle)
+            mock.add_callback(
+                method, re.compile(re.escape(WECHAT_API) + r"/v3/(pay|refund|profitsharing)/.*"), callback=fake.handle
+            )
         fake.mock = mock
         yield fake
 

@@ -57,6 +57,7 @@ def test_desktop_gets_a_page_pay_url_signed_with_our_key(alipay_gateway, stocked
     assert biz["time_expire"] == beijing.strftime("%Y-%m-%d %H:%M:%S")
     assert params["notify_url"] == "https://shop.example/payments/alipay/notify/"
     assert params["return_url"].endswith(f"/payments/return/{payment.out_trade_no}/")
+    assert biz["extend_params"] == {"royalty_freeze": "true"}  # frozen for the split after delivery
     assert alipay_gateway.calls == []  # page pay is a signed redirect: no HTTP call of ours
 
 

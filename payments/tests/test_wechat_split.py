@@ -1,0 +1,88 @@
+"""WeChat Pay profit sharing through wechatpayv3's own code against the fake platform: the trade is
+paid with profit sharing on, the merchant is added as a receiver (legal name encrypted for the
+platform), its share is split out with the rest unfrozen; the 30% cap and missing accounts refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Merchant
+from orders.models import Order
+from payments import settlement
+from payments.models import Payment, Settlement
+from payments.selectors import violations
+from payments.tests.conftest import place, wechat_post
+from payments.tests.test_wechat import start
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LEGAL_NAME = "深圳市卡盟示例网络科技有限公司"
+
+
+def wechat_paid_order(wechat_platform, sku, client) -> Order:
+    order = place(sku)
+    payment, _ = start(order)
+    headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no))
+    assert wechat_post(client, headers, body).status_code == 204
+    order.refresh_from_db()
+    assert order.status == Order.Status.DELIVERED
+    return order
+
+
+@pytest.fixture
+def payee(stocked_sku):
+    merchant = stocked_sku.product.merchant
+    Merchant.objects.filter(pk=merchant.pk).update(wechat_settlement_account="1900000109", settlement_name=LEGAL_NAME)
+    return merchant
+
+
+def test_the_merchants_share_is_split_out_and_the_commission_unfrozen(
+    wechat_platform, stocked_sku, client, payee, settings
+):
+    settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO = "0.95"  # the platform had WeChat raise its cap
+    order = wechat_paid_order(wechat_platform, stocked_sku, client)
+    pay_call = next(data for method, path, data in wechat_platform.calls if path == "/v3/pay/transactions/native")
+    assert pay_call["settle_info"] == {"profit_sharing": True}  # funds frozen until the split
+
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+
+    settled = Settlement.objects.get(order=order)
+    assert settled.status == Settlement.Status.SETTLED
+    added = wechat_platform.receivers["1900000109"]
+    assert (added["type"], added["relation_type"], added["name"]) == ("MERCHANT_ID", "PARTNER", LEGAL_NAME)
+    split = wechat_platform.splits[settled.out_request_no]["data"]
+    payment = Payment.objects.get(order=order)
+    assert split["transaction_id"] == payment.gateway_trade_no and split["unfreeze_unsplit"] is True
+    assert [(r["type"], r["account"], r["amount"]) for r in split["receivers"]] == [
+        ("MERCHANT_ID", "1900000109", settled.merchant_fen)
+    ]
+    assert settled.merchant_fen + settled.fee_fen == order.total_fen
+    assert list(violations()) == []
+
+    settlement.execute_due_settlements()  # nothing is split twice
+    assert len([c for c in wechat_platform.calls if c[1] == "/v3/profitsharing/orders"]) == 1
+
+
+def test_a_share_above_the_cap_is_refused_before_any_call(wechat_platform, stocked_sku, client, payee):
+    order = wechat_paid_order(wechat_platform, stocked_sku, client)  # the default cap: 30%
+
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+
+    waiting = Settlement.objects.get(order=order)
+    assert waiting.status == Settlement.Status.PENDING and waiting.next_attempt_at is not None
+    assert "cap" in waiting.failure and "ask WeChat Pay to raise the cap" in waiting.failure
+    assert not [c for c in wechat_platform.calls if c[1].startswith("/v3/profitsharing/")]
+
+
+def test_a_merchant_without_a_receiver_account_is_not_split(wechat_platform, stocked_sku, client, settings):
+    settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO = "0.95"
+    order = wechat_paid_order(wechat_platform, stocked_sku, client)
+
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+
+    waiting = Settlement.objects.get(order=order)
+    assert waiting.status == Settlement.Status.PENDING
+    assert "has no receiver account or legal name" in waiting.failure
+    assert not wechat_platform.splits
