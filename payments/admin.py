@@ -1,21 +1,33 @@
-"""Payments and refunds in the back office: read-only, for operators only.
+"""Payments, refunds, settlements and the ledger in the back office: read-only.
 
 Money moves only through payments/services.py (a verified gateway message, a refund requested by an
 after-sales decision or an operator's "refund in full" on the order); these pages are for looking
-things up. Merchant staff have no permission on this app and do not see it (settlement and ledger
-admins are merchant-scoped already, ready to be opened to them).
+things up. Payments and refunds are for operators. Settlements and ledger entries are scoped
+(MerchantScopedAdmin): merchant staff see their own; the *balance* page shows a merchant its
+frozen / pending / settled / reversed totals and a monthly statement (.xlsx too), and operators the
+platform's commission income and what is not split or not paid out yet.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.urls import reverse
+import datetime
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Sum
+from django.http import FileResponse, Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin
 from kameng.money import fen_to_yuan_str
+from payments import ledger, selectors
 from payments.models import LedgerEntry, Payment, Refund, Settlement
 
 
@@ -120,10 +132,7 @@ class SettlementReadOnlyAdmin(MerchantScopedAdmin):
     merchant_path = "merchant"
     show_full_result_count = False
 
-    # Merchant staff could see their own rows (the queryset is scoped), but orders/tests/test_admin.py
-    # asserts that the payments app stays hidden from them; until that rule is revised, operators
-    # only. Allowing merchants is: ``is_operator(request.user) or bool(merchant_ids(request.user))``.
-    merchants_allowed = False
+    merchants_allowed = True  # their own rows only: the queryset and object URLs are scoped
 
     def _allowed(self, request) -> bool:
         return is_operator(request.user) or (self.merchants_allowed and bool(merchant_ids(request.user)))
@@ -159,6 +168,62 @@ class SettlementAdmin(SettlementReadOnlyAdmin):
     ]  # fmt: skip
     readonly_fields = fields
 
+    change_list_template = "admin/payments/settlement/change_list.html"
+
+    def get_urls(self):
+        balance = path("balance/", self.admin_site.admin_view(self.balance_view), name="payments_settlement_balance")
+        return [balance, *super().get_urls()]
+
+    def balance_view(self, request):
+        """A merchant's totals and monthly statement; for operators without ``?merchant=``, the platform's."""
+        if not self._allowed(request):
+            raise PermissionDenied
+        from accounts.models import Merchant
+
+        own = merchant_ids(request.user)  # None: an operator, who may look at any merchant
+        merchants = (Merchant.objects.all() if own is None else Merchant.objects.filter(pk__in=own)).order_by("name")
+        chosen = request.GET.get("merchant", "")
+        merchant = None
+        if chosen:
+            merchant = merchants.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+            if merchant is None:
+                raise Http404
+        elif own is not None:
+            merchant = merchants.first()
+        start, end, month = _month(request)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": gettext("Balance and statement"),
+            "merchants": list(merchants.values("pk", "name")), "merchant": merchant, "month": month,
+            "is_operator": own is None,
+        }  # fmt: skip
+        if merchant is not None:
+            entries = list(selectors.merchant_statement(merchant.pk, start=start, end=end).select_related("order"))
+            opening = (
+                LedgerEntry.objects.filter(merchant_id=merchant.pk, created_at__lt=start).aggregate(
+                    total=Sum("amount_fen")
+                )["total"]
+                or 0
+            )
+            closing = opening + sum(entry.amount_fen for entry in entries)
+            if request.GET.get("format") == "xlsx":
+                return _statement_xlsx(
+                    merchant=merchant, month=month, opening=opening, entries=entries, closing=closing
+                )
+            context.update(
+                totals=selectors.merchant_totals(merchant.pk), entries=entries, opening=opening, closing=closing
+            )
+        else:
+            in_period = LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end)
+            context.update(
+                platform=selectors.platform_totals(),
+                commission_in_period=in_period.filter(account=ledger.PLATFORM_FEE).aggregate(total=Sum("amount_fen"))[
+                    "total"
+                ]
+                or 0,
+                failed=Settlement.objects.filter(status=Settlement.Status.FAILED).count(),
+            )
+        return TemplateResponse(request, "admin/payments/settlement/balance.html", context)
+
     @admin.display(description=_("gross"), ordering="gross_fen")
     def gross(self, obj):
         return _yuan(obj.gross_fen)
@@ -189,3 +254,62 @@ class LedgerEntryAdmin(SettlementReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):
         return _yuan(obj.amount_fen)
+
+
+def _month(request) -> tuple[datetime.datetime, datetime.datetime, str]:
+    """The month asked for (``?month=YYYY-MM``, default this one) as [start, end) in local time."""
+    today = timezone.localdate()
+    text = request.GET.get("month", "")
+    try:
+        year, month = (int(part) for part in text.split("-")) if text else (today.year, today.month)
+        first = datetime.date(year, month, 1)
+    except ValueError:
+        messages.warning(request, gettext("Unknown month %(month)s: showing this month.") % {"month": text[:10]})
+        first = today.replace(day=1)
+    following = (first + datetime.timedelta(days=32)).replace(day=1)
+    zone = timezone.get_current_timezone()
+    start = datetime.datetime.combine(first, datetime.time.min, tzinfo=zone)
+    end = datetime.datetime.combine(following, datetime.time.min, tzinfo=zone)
+    return start, end, f"{first:%Y-%m}"
+
+
+def _statement_xlsx(*, merchant, month: str, opening: int, entries, closing: int) -> FileResponse:
+    import tempfile
+
+    from openpyxl import Workbook
+
+    from kameng import xlsx
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(month)
+    sheet.append(xlsx.row(sheet, [gettext("Statement"), merchant.name, month]))
+    sheet.append(xlsx.row(sheet, [gettext("Opening balance (fen)"), opening]))
+    sheet.append(
+        xlsx.row(
+            sheet, [gettext("Time"), gettext("Order"), gettext("Kind"), gettext("Account"), gettext("Amount (fen)")]
+        )
+    )
+    for entry in entries:
+        sheet.append(
+            xlsx.row(
+                sheet,
+                [
+                    timezone.localtime(entry.created_at).replace(tzinfo=None),
+                    entry.order.number if entry.order else "",
+                    entry.kind,
+                    entry.account,
+                    entry.amount_fen,
+                ],
+            )
+        )
+    sheet.append(xlsx.row(sheet, [gettext("Closing balance (fen)"), closing]))
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it after sending
+    book.save(file)
+    file.seek(0)
+    response = FileResponse(
+        file, as_attachment=True, filename=f"statement-{merchant.slug}-{month}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )  # fmt: skip
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response

@@ -420,4 +420,8 @@ def test_payments_and_refunds_are_read_only_for_operators(client, operator, merc
     signed_in(client, merchant_staff)
     assert client.get(reverse("admin:payments_payment_changelist")).status_code == 403
     assert client.get(reverse("admin:payments_refund_changelist")).status_code == 403
-    assert "payments" not in client.get(reverse("admin:index")).content.decode().lower()
+    # Merchants see the payments app for their own settlements and ledger lines, not payments or refunds.
+    index = client.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:payments_settlement_changelist") in index
+    assert reverse("admin:payments_payment_changelist") not in index
+    assert reverse("admin:payments_refund_changelist") not in index

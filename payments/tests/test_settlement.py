@@ -261,8 +261,8 @@ def test_periodic_settlement_tasks_are_scheduled_and_run():
     assert tasks.execute_due_settlements.apply().result == {}
 
 
-def test_admin_settlements_are_read_only_scoped_and_hidden_from_merchants_for_now(
-    two_merchant_order, client, operator, merchant_staff, password, monkeypatch
+def test_admin_settlements_are_read_only_and_merchants_see_only_their_own(
+    two_merchant_order, client, operator, merchant_staff, password
 ):
     order, shop = two_merchant_order
     settlement.create_due_settlements()
@@ -276,17 +276,115 @@ def test_admin_settlements_are_read_only_scoped_and_hidden_from_merchants_for_no
     assert client.get("/admin/payments/ledgerentry/add/").status_code == 403
     client.logout()
     client.login(email=merchant_staff.email, password=password)
-    assert client.get("/admin/payments/settlement/").status_code == 403
-    # Opened to merchants, the same admin shows them only their own rows.
-    from payments.admin import SettlementReadOnlyAdmin
-
-    monkeypatch.setattr(SettlementReadOnlyAdmin, "merchants_allowed", True)
     listing = client.get("/admin/payments/settlement/")
     assert ours.out_request_no in listing.text and theirs.out_request_no not in listing.text
     assert client.get(f"/admin/payments/settlement/{theirs.pk}/change/").status_code == 404
+    page = client.get(f"/admin/payments/settlement/{ours.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.text
+    assert client.post(f"/admin/payments/settlement/{ours.pk}/delete/").status_code == 403
     lines = client.get("/admin/payments/ledgerentry/").text
     assert f"merchant:{shop.merchant.pk}:pending" in lines
     assert f"merchant:{shop.other_merchant.pk}:pending" not in lines and "platform_fee" not in lines
+
+
+def _balance(client, **params):
+    from django.urls import reverse
+
+    return client.get(reverse("admin:payments_settlement_balance"), params)
+
+
+def test_merchant_balance_page_totals_and_statement_add_up(
+    two_merchant_order, client, merchant_staff, other_merchant_staff, password, settings
+):
+    order, shop = two_merchant_order
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    ours = order.settlements.get(merchant=shop.merchant)
+    refund(order, 500)  # a partial refund after payout reverses part of each share
+    ours.refresh_from_db()
+    client.login(email=merchant_staff.email, password=password)
+
+    page = _balance(client)
+
+    assert page.status_code == 200
+    totals = page.context["totals"]
+    assert totals["settled"] == ledger.balance(ledger.merchant_settled(shop.merchant.pk))
+    assert totals["reversed"] == ours.reversed_merchant_fen > 0
+    entries = page.context["entries"]
+    assert {entry.merchant_id for entry in entries} == {shop.merchant.pk}
+    assert page.context["opening"] == 0
+    assert page.context["closing"] == sum(e.amount_fen for e in entries) == ours.remaining_merchant_fen
+    assert shop.other_merchant.name not in page.text
+    # Another merchant's statement is not there for the asking.
+    assert _balance(client, merchant=shop.other_merchant.pk).status_code == 404
+    assert _balance(client, merchant="x").status_code == 404
+    # Last month: nothing in it, the opening balance is the closing one.
+    last = (timezone.localdate().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    empty = _balance(client, month=last)
+    assert (empty.context["opening"], empty.context["closing"], empty.context["entries"]) == (0, 0, [])
+    assert _balance(client, month="2026-13").status_code == 200  # an unknown month falls back, with a message
+
+
+def test_merchant_statement_downloads_as_xlsx(two_merchant_order, client, merchant_staff, password):
+    import io
+
+    from openpyxl import load_workbook
+
+    order, shop = two_merchant_order
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    client.login(email=merchant_staff.email, password=password)
+
+    response = _balance(client, merchant=shop.merchant.pk, format="xlsx")
+
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert "no-store" in response["Cache-Control"]
+    rows = list(load_workbook(io.BytesIO(b"".join(response.streaming_content))).active.iter_rows(values_only=True))
+    lines = rows[3:-1]
+    expected = list(
+        LedgerEntry.objects.filter(merchant=shop.merchant)
+        .order_by("created_at", "pk")
+        .values_list("account", "amount_fen")
+    )
+    assert [(row[3], row[4]) for row in lines] == expected
+    assert rows[-1][1] == sum(amount for _, amount in expected)
+    assert all(row[1] == order.number for row in lines)
+
+
+def test_operators_see_the_platforms_commission_and_what_is_unpaid(two_merchant_order, client, operator, password):
+    order, shop = two_merchant_order
+    settlement.create_due_settlements()
+    client.login(email=operator.email, password=password)
+
+    page = _balance(client)
+
+    fee = sum(s.fee_fen for s in order.settlements.all())
+    assert page.context["commission_in_period"] == fee == page.context["platform"]["platform_fee"]
+    assert page.context["platform"]["unsettled"] == sum(s.merchant_fen for s in order.settlements.all())
+    assert page.context["failed"] == 0
+    assert _balance(client, merchant=shop.other_merchant.pk).context["merchant"] == shop.other_merchant
+
+
+def test_balance_page_queries_do_not_grow_with_the_entries(demo_shop, client, merchant_staff, password):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sku = sku_of(demo_shop.products["steam-wallet"], 1000, "账单")
+    client.login(email=merchant_staff.email, password=password)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert _balance(client).status_code == 200
+        return len(queries)
+
+    delivered_order((sku, 1))
+    settlement.create_due_settlements()
+    one = count()
+    for _ in range(5):
+        delivered_order((sku, 1))
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    assert count() == one
 
 
 def test_alipay_settle_is_signed_retried_after_busy_and_idempotent(two_merchant_order, alipay_gateway, monkeypatch):
@@ -311,7 +409,7 @@ def test_alipay_settle_is_signed_retried_after_busy_and_idempotent(two_merchant_
     # No royalty account bound yet: refused before anything is sent, and retried later.
     assert settlement.execute_due_settlements() == {"retry": 2}
     assert alipay_gateway.calls == []
-    monkeypatch.setattr(Merchant, "alipay_settlement_account", "2088000000000042", raising=False)
+    Merchant.objects.update(alipay_settlement_account="2088000000000042")  # bound as royalty receivers
     Settlement.objects.filter(order=order).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     outcomes = settlement.execute_due_settlements()
     assert outcomes == {"retry": 1, "settled": 1}  # the first answer was "busy": outcome unknown, retried
