@@ -190,6 +190,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 590},
     },
+    "payments.reconcile_splits": {
+        "task": "payments.tasks.reconcile_splits",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
     "payments.query_open_payments": {
         "task": "payments.tasks.query_open_payments",
         "schedule": 60.0,

@@ -244,6 +244,9 @@ class Settlement(models.Model):
     failure = models.TextField(_("failure"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
+    # What the gateway says of an accepted split: "processing" until it is final (WeChat answers
+    # PROCESSING; payments/settlement.py reconcile_splits asks again), then "finished" or "closed".
+    gateway_state = models.CharField(_("gateway state"), max_length=12, blank=True)
 
     class Meta:
         verbose_name = _("settlement")

@@ -365,12 +365,15 @@ def settle(*, settlement_id: int) -> str:
         return "skipped"
     settlement = Settlement.objects.select_related("payment", "order", "merchant").get(pk=settlement.pk)
     try:
-        providers.get(settlement.provider).split(
+        answer = providers.get(settlement.provider).split(
             payment=settlement.payment, out_request_no=settlement.out_request_no, receivers=receivers(settlement)
         )  # no transaction open here
     except providers.ProviderError as exc:
         return _record_failure(settlement, str(exc))
-    return record_settled(settlement_id=settlement.pk)
+    outcome = record_settled(settlement_id=settlement.pk)
+    state = "processing" if (answer or {}).get("state") == "PROCESSING" else "finished"
+    Settlement.objects.filter(pk=settlement.pk, gateway_state="").update(gateway_state=state)
+    return outcome
 
 
 def record_settled(*, settlement_id: int) -> str:
@@ -425,6 +428,32 @@ def _alert_operators(settlement: Settlement, failure: str) -> None:
             None,
             recipients,
         )
+
+
+def reconcile_splits(*, limit: int = 200) -> dict:
+    """Beat: ask the gateway about splits it accepted but had not finished ("processing").
+
+    ``finished``: nothing more to do. ``closed`` (the gateway gave up: the receiver was removed or
+    refused the money): the merchant has not been paid although the ledger says so, so operators
+    are alerted to pay or re-split by hand. Unknown answers are asked again next time.
+    """
+    counts = {"finished": 0, "closed": 0, "open": 0, "errors": 0}
+    for settlement in Settlement.objects.filter(gateway_state="processing").select_related("payment", "order")[:limit]:
+        provider = providers.get(settlement.provider)
+        try:
+            state = provider.split_state(payment=settlement.payment, out_request_no=settlement.out_request_no)
+        except providers.ProviderError as exc:
+            logger.warning("split %s could not be queried: %s", settlement.out_request_no, exc)
+            counts["errors"] += 1
+            continue
+        if state not in ("finished", "closed"):
+            counts["open"] += 1
+            continue
+        if Settlement.objects.filter(pk=settlement.pk, gateway_state="processing").update(gateway_state=state):
+            counts[state] += 1
+            if state == "closed":
+                _alert_operators(settlement, "the gateway closed the split: the merchant was not paid")
+    return counts
 
 
 def execute_due_settlements(*, limit: int = 200) -> dict:

@@ -62,3 +62,9 @@ def create_due_settlements() -> int:
 @exclusive(timeout=900)
 def execute_due_settlements() -> dict:
     return settlement.execute_due_settlements()
+
+
+@shared_task
+@exclusive(timeout=600)
+def reconcile_splits() -> dict:
+    return settlement.reconcile_splits()

@@ -154,8 +154,15 @@ class Provider:
 
     # -- split settlement (built by the settlement issue) -----------------------------------------------
     def split(self, *, payment, out_request_no: str, receivers: list[dict]) -> dict:
-        """Split a settled payment between receivers (Alipay order settle, WeChat profit sharing)."""
-        raise NotImplementedError("split settlement is built with the settlement issue")
+        """Split a settled payment between receivers (Alipay order settle, WeChat profit sharing).
+
+        Returns at least ``out_request_no``; ``state == "PROCESSING"`` means accepted, not final
+        (asked again with :meth:`split_state`)."""
+        raise NotImplementedError(f"{self.name} cannot split payments")
+
+    def split_state(self, *, payment, out_request_no: str) -> str:
+        """``finished``, ``closed`` or ``processing``: the gateway's view of an accepted split."""
+        return "finished"
 
 
 # -- key files ---------------------------------------------------------------------------------------------

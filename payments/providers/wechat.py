@@ -424,3 +424,16 @@ class WeChatPayProvider(Provider):
         if data.get("out_order_no") != out_request_no:
             raise GatewayUnavailable("wechat profit sharing: the answer is about another split")
         return {"out_request_no": out_request_no, "settle_no": data.get("order_id", ""), "state": data.get("state", "")}
+
+    def split_state(self, *, payment, out_request_no: str) -> str:
+        code, data = _call(
+            "profitsharing_order_query", transaction_id=payment.gateway_trade_no, out_order_no=out_request_no
+        )
+        if code != 200:
+            raise ProviderError(f"wechat profit sharing query refused: {_why(code, data)}")
+        if data.get("out_order_no") != out_request_no:
+            raise GatewayUnavailable("wechat profit sharing: the answer is about another split")
+        results = {receiver.get("result") for receiver in data.get("receivers") or []}
+        if data.get("state") == "FINISHED":
+            return "closed" if "CLOSED" in results else "finished"
+        return "processing"

@@ -400,6 +400,15 @@ class FakeWeChat:
                 "order_id": split["order_id"], "state": "PROCESSING",
                 "receivers": [{**r, "result": "PENDING"} for r in split["data"]["receivers"]],
             })  # fmt: skip
+        if match := re.fullmatch(r"/v3/profitsharing/orders/([^/]+)", path):
+            split = self.splits.get(match[1])
+            if split is None:
+                return self._reply(404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})
+            return self._reply(200, {
+                "transaction_id": split["data"]["transaction_id"], "out_order_no": match[1],
+                "order_id": split["order_id"], "state": split.get("state", "PROCESSING"),
+                "receivers": [{**r, "result": split.get("result", "PENDING")} for r in split["data"]["receivers"]],
+            })  # fmt: skip
         return self._reply(404, {"code": "NOT_FOUND", "message": path})
 
     def decrypt(self, ciphertext: str) -> str:

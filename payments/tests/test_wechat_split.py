@@ -5,6 +5,7 @@ platform), its share is split out with the rest unfrozen; the 30% cap and missin
 from __future__ import annotations
 
 import pytest
+from django.core import mail
 
 from accounts.models import Merchant
 from orders.models import Order
@@ -86,3 +87,36 @@ def test_a_merchant_without_a_receiver_account_is_not_split(wechat_platform, sto
     assert waiting.status == Settlement.Status.PENDING
     assert "has no receiver account or legal name" in waiting.failure
     assert not wechat_platform.splits
+
+
+def test_an_accepted_split_is_asked_about_until_it_is_final(wechat_platform, stocked_sku, client, payee, settings):
+    settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO = "0.95"
+    settings.OPERATOR_EMAILS = ["ops@kameng.example"]
+    first = wechat_paid_order(wechat_platform, stocked_sku, client)
+    second = wechat_paid_order(wechat_platform, stocked_sku, client)
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    assert set(Settlement.objects.values_list("gateway_state", flat=True)) == {"processing"}  # WeChat: PROCESSING
+
+    assert settlement.reconcile_splits() == {"finished": 0, "closed": 0, "open": 2, "errors": 0}
+
+    done, lost = (Settlement.objects.get(order=order) for order in (first, second))
+    wechat_platform.splits[done.out_request_no]["state"] = "FINISHED"
+    wechat_platform.splits[done.out_request_no]["result"] = "SUCCESS"
+    wechat_platform.splits[lost.out_request_no]["state"] = "FINISHED"
+    wechat_platform.splits[lost.out_request_no]["result"] = "CLOSED"  # e.g. the receiver was removed
+    mail.outbox.clear()
+
+    assert settlement.reconcile_splits() == {"finished": 1, "closed": 1, "open": 0, "errors": 0}
+
+    done.refresh_from_db()
+    lost.refresh_from_db()
+    assert (done.gateway_state, lost.gateway_state) == ("finished", "closed")
+    [alert] = mail.outbox
+    assert lost.out_request_no in alert.subject and "the merchant was not paid" in alert.body
+    assert settlement.reconcile_splits() == {
+        "finished": 0,
+        "closed": 0,
+        "open": 0,
+        "errors": 0,
+    }  # final: not asked again
