@@ -231,7 +231,7 @@ def reconcile_refunds(*, now=None, limit: int = 200) -> dict[str, int]:
             if result is None:
                 # The gateway does not know it (the worker died before sending it): send it again,
                 # idempotent at the gateway by out_refund_no.
-                result = provider.refund(refund=refund)
+                result = provider.refund(refund=refund, returns=services.refund_returns(refund))
         except providers.ProviderError as exc:
             logger.warning("reconciling refund %s failed: %s", refund.out_refund_no, exc)
             counts["errors"] += 1

@@ -277,6 +277,15 @@ def refund_stranded_orders(*, older_than_seconds: int = 300) -> int:
     return requested
 
 
+def refund_returns(refund: Refund) -> list[dict]:
+    """What merchants give back at the gateway first, when the refund reaches money already split out."""
+    if refund.route == Refund.Route.WALLET:
+        return []
+    from payments.settlement import planned_returns
+
+    return planned_returns(refund)
+
+
 def refund_provider(refund: Refund) -> providers.Provider:
     """Who pays a refund back: the wallet for refunds routed there, else the payment's provider."""
     return providers.get("balance" if refund.route == Refund.Route.WALLET else refund.payment.provider)
@@ -291,7 +300,7 @@ def execute_refund(*, refund_id: int) -> str:
         return "skipped"
     refund = Refund.objects.select_related("payment", "order").get(pk=refund_id)
     try:
-        result = refund_provider(refund).refund(refund=refund)  # no transaction open here
+        result = refund_provider(refund).refund(refund=refund, returns=refund_returns(refund))  # outside transactions
     except providers.GatewayUnavailable as exc:
         result = providers.RefundResult(succeeded=False, pending=True, failure=str(exc))
     except providers.ProviderError as exc:

@@ -298,9 +298,45 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
         Settlement.objects.filter(pk=settlement.pk).update(**update)
     lines.append(ledger.Line(ledger.PLATFORM_FEE, -fee_delta))
     ledger.post(order_id=order.pk, kind="refund", reference=refund.out_refund_no, lines=lines)
-    # Provider side: a refund of money already paid out must be returned by the merchant
-    # (Alipay refund_royalty_parameters, WeChat profitsharing_return). The sandbox needs nothing;
-    # the gateway reversal calls are the next step of the settlement issue.
+    # Provider side: what this refund takes back from money already paid out was returned by the
+    # merchants at the gateway before the refund went through (planned_returns, execute_refund).
+
+
+def planned_returns(refund: Refund) -> list[dict]:
+    """What each merchant must give back at the gateway for ``refund`` to go through: the part of
+    its share of this refund that was already paid out (Alipay ``refund_royalty_parameters``,
+    WeChat ``profitsharing_return``). The same proportional rule as :func:`reverse_for_refund`,
+    computed before the refund from the state now (reads only). Empty for refunds that take
+    nothing back from a payout (duplicates, undelivered orders, money still pending)."""
+    order = refund.order
+    keeper = paying_payment(order)
+    if keeper is None or keeper.pk != refund.payment_id or refund.reason == Refund.Reason.DUPLICATE_PAYMENT:
+        return []
+    settlements = list(order.settlements.select_related("merchant").order_by("merchant_id"))
+    if not any(s.status == Settlement.Status.SETTLED for s in settlements):
+        return []
+    total = sum(s.gross_fen for s in settlements)
+    before = sum(s.reversed_fee_fen + s.reversed_merchant_fen for s in settlements)
+    targets = reversal_targets(
+        [(s.gross_fen, s.fee_fen, s.merchant_fen) for s in settlements], total_fen=total,
+        refunded_fen=min(total, before + refund.amount_fen),
+    )  # fmt: skip
+    returns = []
+    for settlement, (_fee, merchant_target) in zip(settlements, targets, strict=True):
+        delta = merchant_target - settlement.reversed_merchant_fen
+        pending = ledger.balance(ledger.merchant_pending(settlement.merchant_id), order=order)
+        from_payout = delta - min(delta, max(pending, 0))
+        if from_payout > 0 and settlement.status == Settlement.Status.SETTLED:
+            returns.append(
+                {
+                    "merchant_id": settlement.merchant_id,
+                    "account": getattr(settlement.merchant, f"{settlement.provider}_settlement_account", "") or "",
+                    "amount_fen": from_payout,
+                    "out_request_no": settlement.out_request_no,
+                    "out_return_no": f"{refund.out_refund_no}M{settlement.merchant_id}",
+                }
+            )
+    return returns
 
 
 # -- paying out ------------------------------------------------------------------------------------

@@ -73,6 +73,11 @@ def test_progress_reaches_100_through_the_json_endpoint_with_a_real_worker(
     assert (final["imported"], final["percent"]) == (4000, 100)
     assert CardCode.objects.filter(batch=batch).count() == 4000
     assert not ImportRow.objects.filter(batch=batch).exists()
+    # The encrypted upload is deleted once the commit is durable (an on-commit hook of the worker's
+    # transaction), a moment after the status the page polls says "committed".
+    deadline = time.monotonic() + 10
+    while stored_files() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stored_files() == []
 
 

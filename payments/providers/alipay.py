@@ -379,16 +379,28 @@ class AlipayProvider(Provider):
         raise ProviderError(f"alipay trade close refused: {_why(data)}")
 
     # -- refunds ---------------------------------------------------------------------------------------
-    def refund(self, *, refund) -> RefundResult:
+    def refund(self, *, refund, returns=()) -> RefundResult:
         from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
 
+        missing = [r for r in returns if not r.get("account")]
+        if missing:
+            return RefundResult(
+                succeeded=False, failure=f"alipay refund: merchant {missing[0]['merchant_id']} has no royalty account"
+            )
         sdk_request = AlipayTradeRefundRequest()
-        sdk_request.biz_content = {
+        biz = {
             "out_trade_no": refund.payment.out_trade_no,
             "refund_amount": fen_to_yuan_str(refund.amount_fen),
             "out_request_no": refund.out_refund_no,
             "refund_reason": refund.get_reason_display()[:80],
         }
+        if returns:  # the merchants' shares already settled come back with the refund (退分账)
+            biz["refund_royalty_parameters"] = [
+                {"royalty_type": "transfer", "trans_out_type": "userId", "trans_out": r["account"],
+                 "amount": fen_to_yuan_str(r["amount_fen"]), "desc": f"refund {refund.out_refund_no}"[:100]}
+                for r in returns
+            ]  # fmt: skip
+        sdk_request.biz_content = biz  # the SDK turns the dict into its model object here
         try:
             data = self._execute(sdk_request)
         except GatewayUnavailable:

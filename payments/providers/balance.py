@@ -40,7 +40,7 @@ class BalanceProvider(Provider):
     def close(self, *, payment) -> None:
         return None  # nothing is open anywhere else: an unpaid wallet attempt never debited anything
 
-    def refund(self, *, refund) -> RefundResult:
+    def refund(self, *, refund, returns=()) -> RefundResult:
         from accounts import wallet
 
         order = refund.order

@@ -144,8 +144,12 @@ class Provider:
         raise NotImplementedError
 
     # -- refunds ---------------------------------------------------------------------------------------
-    def refund(self, *, refund) -> RefundResult:
-        """Ask for a refund. Idempotent at the gateway by ``refund.out_refund_no``."""
+    def refund(self, *, refund, returns=()) -> RefundResult:
+        """Ask for a refund. Idempotent at the gateway by ``refund.out_refund_no``.
+
+        ``returns``: what merchants give back first because the refund reaches money already split
+        out to them (payments.settlement.planned_returns): each ``account``, ``amount_fen``,
+        ``out_request_no`` (the split) and ``out_return_no`` (idempotency of the return)."""
         raise NotImplementedError
 
     def query_refund(self, *, refund) -> RefundResult | None:

@@ -24,7 +24,7 @@ class SandboxProvider(Provider):
     def start(self, *, payment, request) -> StartResult:
         return StartResult(redirect_url=reverse("payments:sandbox", kwargs={"out_trade_no": payment.out_trade_no}))
 
-    def refund(self, *, refund) -> RefundResult:
+    def refund(self, *, refund, returns=()) -> RefundResult:
         return RefundResult(succeeded=True, gateway_refund_no=f"SBR{refund.pk:012d}")
 
     def split(self, *, payment, out_request_no: str, receivers: list[dict]) -> dict:

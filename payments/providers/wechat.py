@@ -342,7 +342,11 @@ class WeChatPayProvider(Provider):
         raise ProviderError(f"wechat pay close refused: {_why(code, data)}")
 
     # -- refunds ---------------------------------------------------------------------------------------
-    def refund(self, *, refund) -> RefundResult:
+    def refund(self, *, refund, returns=()) -> RefundResult:
+        for back in returns:  # the merchants' split-out shares come back first (分账回退)
+            outcome = self._return_split(back, refund)
+            if outcome is not None:
+                return outcome
         try:
             code, data = _call(
                 "refund",
@@ -367,6 +371,28 @@ class WeChatPayProvider(Provider):
         if code != 200:
             raise ProviderError(f"wechat pay refund query refused: {_why(code, data)}")
         return self._refund_result(data)
+
+    @staticmethod
+    def _return_split(back: dict, refund) -> RefundResult | None:
+        """``profitsharing_return`` of one merchant's share; ``None`` when it is back, else why the
+        refund must wait (pending: asked again with the same ``out_return_no``) or fails."""
+        if not back.get("account"):
+            return RefundResult(succeeded=False, failure=f"merchant {back['merchant_id']} has no WeChat receiver id")
+        try:
+            code, data = _call(
+                "profitsharing_return", out_return_no=back["out_return_no"], return_mchid=back["account"],
+                amount=back["amount_fen"], description=f"refund {refund.out_refund_no}"[:80],
+                out_order_no=back["out_request_no"],
+            )  # fmt: skip
+        except GatewayUnavailable:
+            return RefundResult(succeeded=False, pending=True)
+        if code == 200 and data.get("result") == "SUCCESS":
+            return None
+        if code == 200 and data.get("result") == "PROCESSING":
+            return RefundResult(succeeded=False, pending=True)
+        if data.get("code") in ("SYSTEM_ERROR", "FREQUENCY_LIMITED"):
+            return RefundResult(succeeded=False, pending=True)
+        return RefundResult(succeeded=False, failure=f"wechat pay refused the split return: {_why(code, data)}")
 
     @staticmethod
     def _refund_result(data: dict) -> RefundResult:

@@ -153,6 +153,13 @@ class FakeAlipay:
         if method == "alipay.trade.precreate":
             self.trades[no] = {"status": "WAIT_BUYER_PAY", "total_amount": biz["total_amount"], "trade_no": ""}
             return {**ok, "out_trade_no": no, "qr_code": f"https://qr.alipay.com/bax0{secrets.token_hex(8)}"}
+        if method == "alipay.trade.order.settle":  # by trade_no; royalty to bound receivers
+            known = any(t["trade_no"] == biz.get("trade_no") for t in self.trades.values())
+            return (
+                {**ok, "trade_no": biz.get("trade_no"), "settle_no": f"2024SETTLE{len(self.calls):06d}"}
+                if known
+                else missing
+            )
         if trade is None:
             return missing
         if method == "alipay.trade.query":
@@ -280,6 +287,7 @@ class FakeWeChat:
     refund_status: str = "PROCESSING"  # what a new refund answers
     receivers: dict = field(default_factory=dict)  # profit-sharing receivers added, by account
     splits: dict = field(default_factory=dict)  # profit-sharing orders, by out_order_no
+    returns: dict = field(default_factory=dict)  # profit-sharing returns, by out_return_no
 
     def headers(self, body: str, *, serial: str | None = None, timestamp: int | None = None, key=None) -> dict:
         stamp, nonce = str(int(time.time()) if timestamp is None else timestamp), uuid.uuid4().hex.upper()
@@ -400,6 +408,23 @@ class FakeWeChat:
                 "order_id": split["order_id"], "state": "PROCESSING",
                 "receivers": [{**r, "result": "PENDING"} for r in split["data"]["receivers"]],
             })  # fmt: skip
+        if path == "/v3/profitsharing/return-orders":
+            split = self.splits.get(data.get("out_order_no", ""))
+            if split is None:
+                return self._reply(400, {"code": "INVALID_REQUEST", "message": "分账单不存在"})
+            back = self.returns.setdefault(data["out_return_no"], data)
+            answer = {
+                key: back[key] for key in ("out_order_no", "out_return_no", "return_mchid", "amount", "description")
+            }
+            return self._reply(
+                200,
+                {
+                    **answer,
+                    "order_id": split["order_id"],
+                    "return_id": f"RT{len(self.returns):08d}",
+                    "result": "SUCCESS",
+                },
+            )
         if match := re.fullmatch(r"/v3/profitsharing/orders/([^/]+)", path):
             split = self.splits.get(match[1])
             if split is None:

@@ -407,3 +407,43 @@ def test_attempt_the_buyer_never_opened_is_closed(alipay_gateway, stocked_sku):
     payment, _ = start(order)  # page pay: Alipay creates the trade only when the buyer logs in
     reconcile.close_expired_attempts(now=order.reserved_until + timedelta(seconds=1))
     assert Payment.objects.get(pk=payment.pk).status == "closed"
+
+
+# -- split settlement ------------------------------------------------------------------------------------
+
+
+def test_royalty_is_settled_and_a_later_refund_takes_the_merchants_share_back(alipay_gateway, stocked_sku, client):
+    from accounts.models import Merchant
+    from kameng.money import fen_to_yuan_str
+    from payments import settlement
+    from payments.models import Settlement
+    from payments.selectors import violations
+
+    order = place(stocked_sku)
+    payment, _ = start(order)
+    alipay_gateway.pay(payment.out_trade_no)
+    assert alipay_post(client, alipay_gateway.notification(out_trade_no=payment.out_trade_no)).content == b"success"
+    Merchant.objects.update(alipay_settlement_account="2088000000000042")
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    settled = Settlement.objects.get(order=order)
+    assert settled.status == Settlement.Status.SETTLED
+    [settle] = [biz for method, biz in alipay_gateway.calls if method == "alipay.trade.order.settle"]
+    assert settle["royalty_parameters"][0]["trans_in"] == "2088000000000042"
+
+    refund = services.request_refund(
+        payment=Payment.objects.get(pk=payment.pk), amount_fen=1_000, reason=Refund.Reason.OPERATOR
+    )
+
+    refund.refresh_from_db()
+    settled.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    [asked] = [biz for method, biz in alipay_gateway.calls if method == "alipay.trade.refund"]
+    assert asked["refund_royalty_parameters"] == [
+        {
+            "royalty_type": "transfer", "trans_out_type": "userId", "trans_out": "2088000000000042",
+            "amount": fen_to_yuan_str(settled.reversed_merchant_fen), "desc": f"refund {refund.out_refund_no}",
+        }
+    ]  # fmt: skip
+    assert 0 < settled.reversed_merchant_fen < 1_000
+    assert list(violations()) == []

@@ -9,8 +9,8 @@ from django.core import mail
 
 from accounts.models import Merchant
 from orders.models import Order
-from payments import settlement
-from payments.models import Payment, Settlement
+from payments import services, settlement
+from payments.models import Payment, Refund, Settlement
 from payments.selectors import violations
 from payments.tests.conftest import place, wechat_post
 from payments.tests.test_wechat import start
@@ -120,3 +120,37 @@ def test_an_accepted_split_is_asked_about_until_it_is_final(wechat_platform, sto
         "open": 0,
         "errors": 0,
     }  # final: not asked again
+
+
+def test_a_refund_after_the_split_gets_the_merchants_share_back_first(
+    wechat_platform, stocked_sku, client, payee, settings
+):
+    settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO = "0.95"
+    order = wechat_paid_order(wechat_platform, stocked_sku, client)
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    settled = Settlement.objects.get(order=order)
+    wechat_platform.refund_status = "SUCCESS"
+
+    refund = services.request_refund(
+        payment=Payment.objects.get(order=order), amount_fen=1_000, reason=Refund.Reason.OPERATOR, note="part"
+    )
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    [back] = wechat_platform.returns.values()
+    settled.refresh_from_db()
+    assert (back["return_mchid"], back["out_order_no"]) == ("1900000109", settled.out_request_no)
+    assert back["amount"] == settled.reversed_merchant_fen  # the merchant's part of the 10 yuan, exactly
+    assert 0 < back["amount"] < 1_000
+    order_of_calls = [path for _, path, _ in wechat_platform.calls]
+    assert order_of_calls.index("/v3/profitsharing/return-orders") < order_of_calls.index("/v3/refund/domestic/refunds")
+    assert list(violations()) == []
+
+
+def test_a_refund_before_the_split_returns_nothing(wechat_platform, stocked_sku, client, payee):
+    order = wechat_paid_order(wechat_platform, stocked_sku, client)
+    wechat_platform.refund_status = "SUCCESS"
+    services.request_refund(payment=Payment.objects.get(order=order), amount_fen=500, reason=Refund.Reason.OPERATOR)
+    assert wechat_platform.returns == {}
+    assert Refund.objects.get().status == Refund.Status.SUCCEEDED
