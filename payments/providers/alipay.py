@@ -436,10 +436,17 @@ class AlipayProvider(Provider):
         return RefundResult(succeeded=False, pending=True)
 
     # -- split settlement ------------------------------------------------------------------------------
+    def _bind_royalty_receivers(self, receivers: list[dict], *, out_request_no: str) -> None:
+        """``alipay.trade.royalty.relation.bind``: each merchant's account becomes a royalty receiver
+        of our app. Binding a bound account again succeeds, so it is done before every settle."""
+        data = self._execute(_bind_request(receivers, out_request_no=out_request_no))
+        if data.get("code") != "10000" or data.get("result_code", "SUCCESS") != "SUCCESS":
+            raise ProviderError(f"alipay royalty relation bind refused: {_why(data)}")
+
     def split(self, *, payment, out_request_no: str, receivers: list[dict]) -> dict:
         """``alipay.trade.order.settle``: transfer each receiver's share of a paid trade (royalty).
 
-        The royalty relation (``alipay.trade.royalty.relation.bind``) must be bound first and the
+        The royalty relation (``alipay.trade.royalty.relation.bind``) is bound first and the
         trade paid with ``royalty_freeze`` where funds must wait. Idempotent at Alipay by
         ``out_request_no``. Each receiver: ``account`` (Alipay user id), ``amount_fen``, ``description``.
         """
@@ -448,6 +455,7 @@ class AlipayProvider(Provider):
         missing = [r for r in receivers if not r.get("account")]
         if missing:
             raise ProviderError(f"alipay settle: no royalty account bound for {missing[0].get('merchant_id')}")
+        self._bind_royalty_receivers(receivers, out_request_no=out_request_no)
         sdk_request = AlipayTradeOrderSettleRequest()
         sdk_request.biz_content = {
             "out_request_no": out_request_no,
@@ -467,6 +475,20 @@ class AlipayProvider(Provider):
         if data.get("code") != "10000":
             raise ProviderError(f"alipay settle refused: {_why(data)}")
         return {"out_request_no": out_request_no, "settle_no": data.get("settle_no", "")}
+
+
+def _bind_request(receivers: list[dict], *, out_request_no: str):
+    from alipay.aop.api.request.AlipayTradeRoyaltyRelationBindRequest import AlipayTradeRoyaltyRelationBindRequest
+
+    sdk_request = AlipayTradeRoyaltyRelationBindRequest()
+    sdk_request.biz_content = {
+        "out_request_no": f"B{out_request_no}",
+        "receiver_list": [
+            {"type": "userId", "account": r["account"], "name": r.get("name", "")[:64], "memo": "merchant settlement"}
+            for r in receivers
+        ],
+    }
+    return sdk_request
 
 
 def _why(data: dict) -> str:

@@ -126,6 +126,7 @@ class FakeAlipay:
     refunds: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)
     busy: set = field(default_factory=set)  # methods answered with "system busy" (outcome unknown)
+    royalty_receivers: dict = field(default_factory=dict)  # accounts bound by alipay.trade.royalty.relation.bind
     url: str = ""
 
     def methods(self) -> list[str]:
@@ -153,7 +154,16 @@ class FakeAlipay:
         if method == "alipay.trade.precreate":
             self.trades[no] = {"status": "WAIT_BUYER_PAY", "total_amount": biz["total_amount"], "trade_no": ""}
             return {**ok, "out_trade_no": no, "qr_code": f"https://qr.alipay.com/bax0{secrets.token_hex(8)}"}
+        if method == "alipay.trade.royalty.relation.bind":
+            for receiver in biz.get("receiver_list", []):
+                self.royalty_receivers[receiver["account"]] = receiver
+            return {**ok, "result_code": "SUCCESS"}
         if method == "alipay.trade.order.settle":  # by trade_no; royalty to bound receivers
+            unbound = [
+                r["trans_in"] for r in biz.get("royalty_parameters", []) if r["trans_in"] not in self.royalty_receivers
+            ]
+            if unbound:
+                return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.ROYALTY_RECEIVER_NOT_BIND"}
             known = any(t["trade_no"] == biz.get("trade_no") for t in self.trades.values())
             return (
                 {**ok, "trade_no": biz.get("trade_no"), "settle_no": f"2024SETTLE{len(self.calls):06d}"}

@@ -430,6 +430,9 @@ def test_royalty_is_settled_and_a_later_refund_takes_the_merchants_share_back(al
     assert settled.status == Settlement.Status.SETTLED
     [settle] = [biz for method, biz in alipay_gateway.calls if method == "alipay.trade.order.settle"]
     assert settle["royalty_parameters"][0]["trans_in"] == "2088000000000042"
+    methods = alipay_gateway.methods()
+    assert methods.index("alipay.trade.royalty.relation.bind") < methods.index("alipay.trade.order.settle")
+    assert alipay_gateway.royalty_receivers["2088000000000042"]["type"] == "userId"
 
     refund = services.request_refund(
         payment=Payment.objects.get(pk=payment.pk), amount_fen=1_000, reason=Refund.Reason.OPERATOR
