@@ -234,6 +234,34 @@ class NoteForm(forms.Form):
             self.fields["note"].label = note_label
 
 
+class PartialRefundForm(NoteForm):
+    """An operator gives back part of an order's payment: an amount, where it goes, and why."""
+
+    amount = forms.CharField(label=_("Amount to refund (yuan)"), max_length=12)
+    route = forms.ChoiceField(label=_("Refund to"), choices=Refund.Route.choices, initial=Refund.Route.ORIGINAL)
+
+    field_order = ["amount", "route", "note"]
+
+    def __init__(self, *args, order: Order | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+
+    def clean_amount(self):
+        try:
+            fen = yuan_str_to_fen(self.cleaned_data["amount"])
+        except (ValueError, ArithmeticError):
+            raise forms.ValidationError(gettext("Enter an amount in yuan with at most two decimals.")) from None
+        if fen <= 0:
+            raise forms.ValidationError(gettext("The amount must be more than zero."))
+        payment = payments.paying_payment(self.order) if self.order else None
+        left = payments.refundable_fen(payment) if payment else 0
+        if fen > left:
+            raise forms.ValidationError(
+                gettext("At most %(left)s yuan of this order can still be refunded.") % {"left": fen_to_yuan_str(left)}
+            )
+        return fen
+
+
 class ManualDeliveryForm(forms.Form):
     def __init__(self, *args, items: list[OrderItem], **kwargs):
         super().__init__(*args, **kwargs)
@@ -252,12 +280,19 @@ class ManualDeliveryForm(forms.Form):
         return {item.pk: self.cleaned_data[f"result_{item.pk}"].strip() for item in self.items}
 
 
-def _confirm_with_note(modeladmin, request, queryset, *, title, note_required, note_label, apply, intro=""):
-    """An action's confirmation page with a note; calls ``apply(note)`` once confirmed."""
+def _confirm_with_note(
+    modeladmin, request, queryset, *, title, note_required, note_label, apply, intro="", form_class=NoteForm,
+    form_kwargs=None,
+):  # fmt: skip
+    """An action's confirmation page with a note (and the form's other fields); calls ``apply(note)``
+    once confirmed, or ``apply(note, cleaned_data)`` for a form with more fields than the note."""
     confirmed = request.POST.get("confirm") == "yes"
-    form = NoteForm(request.POST if confirmed else None, note_required=note_required, note_label=note_label)
+    form = form_class(
+        request.POST if confirmed else None, note_required=note_required, note_label=note_label, **(form_kwargs or {})
+    )
     if confirmed and form.is_valid():
-        apply(form.cleaned_data["note"].strip())
+        note = form.cleaned_data["note"].strip()
+        apply(note) if form_class is NoteForm else apply(note, form.cleaned_data)
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -362,7 +397,7 @@ class OrderAdmin(OrderScopedAdmin):
         "pricing", "created_at", "reserved_until", "paid_at", "delivered_at", "closed_at", "codes_first_viewed_at",
         "delivery_email_sent_at",
     ]  # fmt: skip
-    actions = ["resend_delivery_email", "export_xlsx", "refund_in_full", "refund_in_full_to_wallet"]
+    actions = ["resend_delivery_email", "export_xlsx", "refund_in_full", "refund_in_full_to_wallet", "refund_amount"]
 
     # Read-only: no add, no delete, no edit form. "change" remains for the actions and manual delivery.
     def has_add_permission(self, request):
@@ -538,6 +573,39 @@ class OrderAdmin(OrderScopedAdmin):
     @admin.action(description=_("Refund in full (operators)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
         return self._refund_in_full(request, queryset, route=Refund.Route.ORIGINAL)
+
+    @admin.action(description=_("Refund an amount of one order (operators)"), permissions=["refund"])
+    def refund_amount(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Select exactly one order to refund an amount of."), messages.ERROR)
+            return None
+        order = queryset.get()
+
+        def apply(note: str, data: dict) -> None:
+            payment = payments.paying_payment(order)
+            try:
+                if payment is None:
+                    raise payments.PaymentError(gettext("This order has no completed payment."))
+                refund = payments.request_refund(
+                    payment=payment, amount_fen=data["amount"], reason=Refund.Reason.OPERATOR, note=note,
+                    actor=request.user, route=data["route"],
+                )  # fmt: skip
+            except payments.PaymentError as exc:
+                self.message_user(request, f"{order.number}: {exc}", messages.ERROR)
+                return
+            self.message_user(
+                request,
+                gettext("Refund of %(amount)s yuan requested for %(number)s.")
+                % {"amount": fen_to_yuan_str(refund.amount_fen), "number": order.number},
+                messages.SUCCESS,
+            )
+
+        return _confirm_with_note(
+            self, request, queryset, title=gettext("Refund an amount"), note_required=True,
+            note_label=_("Reason (kept with the refund and the order's history)"), apply=apply,
+            form_class=PartialRefundForm, form_kwargs={"order": order},
+            intro=gettext("Part of the order's payment goes back to the buyer; the order stays as it is."),
+        )  # fmt: skip
 
     @admin.action(description=_("Refund in full to the buyer's wallet (operators)"), permissions=["refund"])
     def refund_in_full_to_wallet(self, request, queryset):

@@ -260,6 +260,38 @@ def test_operator_refunds_a_buyers_order_to_the_wallet_and_a_guest_order_only_th
     assert Refund.objects.count() == 1
 
 
+def test_operator_refunds_an_amount_of_one_order_with_a_reason(client, operator, merchant_staff, shop_orders):
+    ours = shop_orders["ours"]
+    response = action(signed_in(client, merchant_staff), "order", "refund_amount", [ours.pk])
+    assert "refund_amount" not in response.content.decode() and not Refund.objects.exists()
+
+    signed_in(client, operator)
+    both = action(client, "order", "refund_amount", [ours.pk, shop_orders["theirs"].pk])
+    assert "Select exactly one order" in both.content.decode()
+    form = action(client, "order", "refund_amount", [ours.pk])
+    assert 'name="amount"' in form.content.decode() and 'name="route"' in form.content.decode()
+    too_much = action(
+        client, "order", "refund_amount", [ours.pk], confirm="yes", amount="9999", route="original", note="x"
+    )
+    assert "can still be refunded" in too_much.content.decode() and not Refund.objects.exists()
+    no_reason = action(client, "order", "refund_amount", [ours.pk], confirm="yes", amount="1.50", route="original")
+    assert no_reason.status_code == 200 and not Refund.objects.exists()
+
+    done = action(
+        client, "order", "refund_amount", [ours.pk], confirm="yes", amount="1.50", route="original", note="少发一张"
+    )
+
+    assert "Refund of 1.50 yuan requested" in done.content.decode()
+    refund = Refund.objects.get()
+    assert (refund.amount_fen, refund.status, refund.reason, refund.note) == (150, "succeeded", "operator", "少发一张")
+    ours.refresh_from_db()
+    assert (ours.status, ours.refunded_fen) == (Order.Status.DELIVERED, 150)  # partly refunded, still delivered
+    guest_to_wallet = action(
+        client, "order", "refund_amount", [ours.pk], confirm="yes", amount="1.00", route="wallet", note="x"
+    )
+    assert "A guest order has no wallet" in guest_to_wallet.content.decode() and Refund.objects.count() == 1
+
+
 # --- manual delivery ------------------------------------------------------------------------------
 @pytest.fixture
 def manual_order(stocked_sku):
