@@ -33,7 +33,7 @@ from kameng.tasks import enqueue_on_commit
 from orders import services as orders
 from orders.models import Fulfilment, Order
 from payments import providers
-from payments.models import Payment, Refund
+from payments.models import Payment, Refund, Settlement
 
 logger = logging.getLogger(__name__)
 
@@ -291,13 +291,31 @@ def refund_provider(refund: Refund) -> providers.Provider:
     return providers.get("balance" if refund.route == Refund.Route.WALLET else refund.payment.provider)
 
 
+def _claim_refund(refund_id: int) -> str:
+    """``claimed``, ``skipped`` (not requested any more) or ``waiting``.
+
+    Once an order's money has been paid out to merchants, what a refund takes back from them
+    (:func:`refund_returns`) depends on the refunds recorded before it, so such refunds run one at a
+    time per order: one waits (stays ``requested``) while another of the same order is processing,
+    and is queued again when that one is final (``record_refund_result``) or by reconciliation."""
+    with transaction.atomic():
+        order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
+        Order.objects.select_for_update().get(pk=order_id)  # serialises claims of one order's refunds
+        paid_out = Settlement.objects.filter(order_id=order_id, status=Settlement.Status.SETTLED).exists()
+        busy = Refund.objects.filter(order_id=order_id, status=Refund.Status.PROCESSING).exclude(pk=refund_id)
+        if paid_out and busy.exists():
+            return "waiting"
+        claimed = Refund.objects.filter(pk=refund_id, status=Refund.Status.REQUESTED).update(
+            status=Refund.Status.PROCESSING
+        )
+    return "claimed" if claimed else "skipped"
+
+
 def execute_refund(*, refund_id: int) -> str:
     """Send a requested refund to its gateway, then record the answer."""
-    claimed = Refund.objects.filter(pk=refund_id, status=Refund.Status.REQUESTED).update(
-        status=Refund.Status.PROCESSING
-    )
-    if not claimed:
-        return "skipped"
+    claim = _claim_refund(refund_id)
+    if claim != "claimed":
+        return claim
     refund = Refund.objects.select_related("payment", "order").get(pk=refund_id)
     try:
         result = refund_provider(refund).refund(refund=refund, returns=refund_returns(refund))  # outside transactions
@@ -330,6 +348,10 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
         ).update(status=final, gateway_refund_no=gateway_refund_no, failure=failure, finished_at=timezone.now())
         if not changed:
             return "repeated"
+        from payments.tasks import execute_refund as execute
+
+        for waiting in Refund.objects.filter(order=order, status=Refund.Status.REQUESTED).exclude(pk=refund.pk):
+            enqueue_on_commit(execute, refund_id=waiting.pk)  # it may have waited for this one
         if not succeeded:
             orders.record_event(order, kind="refund_failed", note=failure, data={"out_refund_no": refund.out_refund_no})
             if order.status == Order.Status.REFUNDING and Fulfilment.objects.filter(order=order).exists():

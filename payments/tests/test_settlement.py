@@ -425,3 +425,54 @@ def test_alipay_settle_is_signed_retried_after_busy_and_idempotent(two_merchant_
     ]  # fmt: skip
     assert alipay_gateway.methods().count("alipay.trade.order.settle") == 3
     assert_ledger_ok()
+
+
+def test_refunds_of_a_paid_out_order_run_one_at_a_time(two_merchant_order, monkeypatch):
+    """What a refund takes back from merchants depends on the refunds before it: once the order's
+    money was paid out, a second refund waits while one is at the gateway, then runs."""
+    import threading
+    import time as clock
+
+    order, _shop = two_merchant_order
+    settlement.create_due_settlements()
+    settlement.execute_due_settlements()
+    payment = settlement.paying_payment(order)
+    made = [
+        Refund.objects.create(
+            payment=payment, order=order, out_refund_no=f"RWAIT{i}", amount_fen=700, reason=Refund.Reason.OPERATOR
+        )
+        for i in range(2)
+    ]
+    slow = SandboxProvider.refund
+
+    def refund_slowly(self, **kwargs):
+        clock.sleep(0.5)  # the gateway takes its time: the other refund arrives meanwhile
+        return slow(self, **kwargs)
+
+    monkeypatch.setattr(SandboxProvider, "refund", refund_slowly)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def execute(refund_id: int) -> None:
+        start.wait()
+        try:
+            outcomes.append(services.execute_refund(refund_id=refund_id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=execute, args=(r.pk,)) for r in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["succeeded", "waiting"]
+    # The waiting one was queued again when the first was final, and ran then.
+    assert set(Refund.objects.values_list("status", flat=True)) == {Refund.Status.SUCCEEDED}
+    settlements = list(order.settlements.order_by("merchant_id"))
+    targets = settlement.reversal_targets(
+        [(s.gross_fen, s.fee_fen, s.merchant_fen) for s in settlements],
+        total_fen=sum(s.gross_fen for s in settlements), refunded_fen=1_400,
+    )  # fmt: skip
+    assert [(s.reversed_fee_fen, s.reversed_merchant_fen) for s in settlements] == targets
+    assert_ledger_ok()
