@@ -61,6 +61,18 @@ def celery_worker(transactional_db):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the shop's default language (Chinese). A request through the test client
+    leaves its language active in the thread, so without this a test would see whichever language
+    the test before it used. Tests that assert English source strings say so (``translation.override``)."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     yield
     from django.core.cache import cache

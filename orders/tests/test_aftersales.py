@@ -9,6 +9,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, close_old_connections, transaction
+from django.utils import translation
 from PIL import Image
 
 from catalog.models import CardCode, Product
@@ -18,6 +19,14 @@ from orders.tests.conftest import delivered, image_bytes, pay, place
 from payments.models import Refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The messages asserted here are the English source strings (the shop's default is Chinese)."""
+    with translation.override("en"):
+        yield
+
 
 Status = AfterSalesRequest.Status
 

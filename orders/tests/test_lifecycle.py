@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from catalog.models import CardCode, Product
 from orders import selectors, services
@@ -14,6 +14,13 @@ from payments import services as payments
 from payments.models import Payment, Refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The messages asserted here are the English source strings (the shop's default is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 def expire(order, *, by=timedelta(minutes=1)):
