@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from kameng.appendonly import AppendOnlyModel
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -143,15 +145,7 @@ class Wallet(models.Model):
         return str(self.user)
 
 
-class WalletEntryQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("wallet entries are append-only: add a correcting entry instead")
-
-    def delete(self):
-        raise TypeError("wallet entries are append-only: add a correcting entry instead")
-
-
-class WalletEntry(models.Model):
+class WalletEntry(AppendOnlyModel):
     """One append-only movement of a wallet, in fen (signed: + in, − out).
 
     ``seq`` numbers a wallet's entries 1, 2, 3… and ``balance_after_fen`` is the balance once the
@@ -185,8 +179,6 @@ class WalletEntry(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
-    objects = WalletEntryQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("wallet entry")
         verbose_name_plural = _("wallet entries")
@@ -201,11 +193,3 @@ class WalletEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wallet} #{self.seq} {self.kind} {self.amount_fen}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("wallet entries are append-only: add a correcting entry instead")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("wallet entries are append-only: add a correcting entry instead")

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from kameng.appendonly import AppendOnlyModel
 from orders.models import Order
 
 
@@ -159,15 +160,7 @@ class Notification(models.Model):
 # -- the money ledger and split settlement (payments/ledger.py, payments/settlement.py) ----------------
 
 
-class LedgerEntryQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("ledger entries are append-only: post a correcting entry instead")
-
-    def delete(self):
-        raise TypeError("ledger entries are append-only: post a correcting entry instead")
-
-
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnlyModel):
     """One append-only line of the money ledger; balances and statements are sums of these.
 
     Accounts (see payments/ledger.py): ``buyer_paid`` (money in), ``refund`` (money out),
@@ -187,8 +180,6 @@ class LedgerEntry(models.Model):
     reference = models.CharField(_("reference"), max_length=64)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
-    objects = LedgerEntryQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
@@ -204,14 +195,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.kind} {self.amount_fen}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("ledger entries are append-only: post a correcting entry instead")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("ledger entries are append-only: post a correcting entry instead")
 
 
 class Settlement(models.Model):

@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from kameng.appendonly import triggers
+
 
 class Migration(migrations.Migration):
 
@@ -50,51 +52,5 @@ class Migration(migrations.Migration):
     ]
 
 
-# Wallet entries are append-only in the database too (as the money ledger: payments 0003).
-APPEND_ONLY = {
-    "postgresql": [
-        """
-        CREATE OR REPLACE FUNCTION accounts_wallet_append_only() RETURNS trigger AS $$
-        BEGIN
-            RAISE EXCEPTION 'accounts_walletentry is append-only (% refused)', TG_OP;
-        END;
-        $$ LANGUAGE plpgsql;
-        """,
-        """
-        CREATE TRIGGER accounts_wallet_no_update_delete
-            BEFORE UPDATE OR DELETE ON accounts_walletentry
-            FOR EACH ROW EXECUTE FUNCTION accounts_wallet_append_only();
-        """,
-    ],
-    "sqlite": [
-        """
-        CREATE TRIGGER accounts_wallet_no_update BEFORE UPDATE ON accounts_walletentry
-        BEGIN SELECT RAISE(ABORT, 'accounts_walletentry is append-only (UPDATE refused)'); END;
-        """,
-        """
-        CREATE TRIGGER accounts_wallet_no_delete BEFORE DELETE ON accounts_walletentry
-        BEGIN SELECT RAISE(ABORT, 'accounts_walletentry is append-only (DELETE refused)'); END;
-        """,
-    ],
-}
-DROP_APPEND_ONLY = {
-    "postgresql": [
-        "DROP TRIGGER IF EXISTS accounts_wallet_no_update_delete ON accounts_walletentry;",
-        "DROP FUNCTION IF EXISTS accounts_wallet_append_only();",
-    ],
-    "sqlite": [
-        "DROP TRIGGER IF EXISTS accounts_wallet_no_update;",
-        "DROP TRIGGER IF EXISTS accounts_wallet_no_delete;",
-    ],
-}
-
-
-def _run(statements: dict):
-    def run(apps, schema_editor):
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)  # None: the "%" in RAISE is not a placeholder
-
-    return run
-
-
-Migration.operations.append(migrations.RunPython(_run(APPEND_ONLY), _run(DROP_APPEND_ONLY)))
+# Entries are append-only in the database too: UPDATE and DELETE raise (kameng/appendonly.py).
+Migration.operations.append(triggers(table="accounts_walletentry", prefix="accounts_wallet"))

@@ -4,6 +4,8 @@ import django.db.models.deletion
 import django.db.models.expressions
 from django.db import migrations, models
 
+from kameng.appendonly import triggers
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -147,53 +149,5 @@ class Migration(migrations.Migration):
     ]
 
 
-# The ledger is append-only in the database too: UPDATE and DELETE raise. (TRUNCATE is left
-# alone: test databases are flushed with it; production roles must not hold TRUNCATE.) PostgreSQL
-# is what production and the tests run; SQLite (the embedded `make run`) gets the same rule.
-APPEND_ONLY = {
-    "postgresql": [
-        """
-        CREATE OR REPLACE FUNCTION payments_ledger_append_only() RETURNS trigger AS $$
-        BEGIN
-            RAISE EXCEPTION 'payments_ledgerentry is append-only (% refused)', TG_OP;
-        END;
-        $$ LANGUAGE plpgsql;
-        """,
-        """
-        CREATE TRIGGER payments_ledger_no_update_delete
-            BEFORE UPDATE OR DELETE ON payments_ledgerentry
-            FOR EACH ROW EXECUTE FUNCTION payments_ledger_append_only();
-        """,
-    ],
-    "sqlite": [
-        """
-        CREATE TRIGGER payments_ledger_no_update BEFORE UPDATE ON payments_ledgerentry
-        BEGIN SELECT RAISE(ABORT, 'payments_ledgerentry is append-only (UPDATE refused)'); END;
-        """,
-        """
-        CREATE TRIGGER payments_ledger_no_delete BEFORE DELETE ON payments_ledgerentry
-        BEGIN SELECT RAISE(ABORT, 'payments_ledgerentry is append-only (DELETE refused)'); END;
-        """,
-    ],
-}
-DROP_APPEND_ONLY = {
-    "postgresql": [
-        "DROP TRIGGER IF EXISTS payments_ledger_no_update_delete ON payments_ledgerentry;",
-        "DROP FUNCTION IF EXISTS payments_ledger_append_only();",
-    ],
-    "sqlite": [
-        "DROP TRIGGER IF EXISTS payments_ledger_no_update;",
-        "DROP TRIGGER IF EXISTS payments_ledger_no_delete;",
-    ],
-}
-
-
-def _run(statements: dict):
-    def run(apps, schema_editor):
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)  # None: the "%" in RAISE is not a placeholder
-
-    return run
-
-
-Migration.operations.append(migrations.RunPython(_run(APPEND_ONLY), _run(DROP_APPEND_ONLY)))
+# Entries are append-only in the database too: UPDATE and DELETE raise (kameng/appendonly.py).
+Migration.operations.append(triggers(table="payments_ledgerentry", prefix="payments_ledger"))
