@@ -11,7 +11,8 @@ from accounts import wallet
 from accounts.models import Merchant, User, WalletEntry
 from accounts.roles import add_merchant_staff, is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin
-from kameng.money import fen_to_yuan_str, yuan_str_to_fen
+from kameng.forms import YuanField
+from kameng.money import fen_to_yuan_str
 
 
 @admin.register(User)
@@ -95,7 +96,7 @@ class WalletMovementForm(forms.ModelForm):
     """An operator records a movement: a top-up received offline, a withdrawal paid out, a correction."""
 
     user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), label=_("user"))
-    amount = forms.CharField(
+    amount = YuanField(
         label=_("amount (yuan)"), help_text=_("Positive adds to the balance, negative takes from it, e.g. -12.50.")
     )
     # One key per rendered form: submitting the same form twice records the movement once.
@@ -111,10 +112,7 @@ class WalletMovementForm(forms.ModelForm):
         self.fields["note"].required = True
 
     def clean_amount(self):
-        try:
-            fen = yuan_str_to_fen(self.cleaned_data["amount"])
-        except (ValueError, ArithmeticError):
-            raise ValidationError(gettext("Enter an amount in yuan with at most two decimals.")) from None
+        fen = self.cleaned_data["amount"]
         if fen == 0:
             raise ValidationError(gettext("The amount cannot be zero."))
         return fen

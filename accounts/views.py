@@ -1,7 +1,6 @@
 import uuid
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,28 +12,26 @@ from django_ratelimit.decorators import ratelimit
 
 from accounts import wallet
 from accounts.models import WalletEntry
-from kameng.money import fen_to_yuan_str, yuan_str_to_fen
+from kameng.forms import YuanField
+from kameng.money import fen_to_yuan_str
 
 WALLET_PAGE_SIZE = 20
 TOP_UP_PRESETS_FEN = (5_000, 10_000, 20_000, 50_000)
 
 
 class TopUpForm(forms.Form):
-    amount = forms.CharField(label=gettext_lazy("Amount (yuan)"), max_length=12)
+    amount = YuanField(label=gettext_lazy("Amount (yuan)"))
     # One key per rendered form: a double click or a resubmit places one top-up order.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_amount(self):
+        from orders import services as orders
+
+        fen = self.cleaned_data["amount"]
         try:
-            fen = yuan_str_to_fen(self.cleaned_data["amount"])
-        except (ValueError, ArithmeticError):
-            raise forms.ValidationError(_("Enter an amount in yuan with at most two decimals.")) from None
-        low, high = settings.WALLET_TOP_UP_MIN_FEN, settings.WALLET_TOP_UP_MAX_FEN
-        if not low <= fen <= high:
-            raise forms.ValidationError(
-                _("A top-up is between %(low)s and %(high)s yuan.")
-                % {"low": fen_to_yuan_str(low), "high": fen_to_yuan_str(high)}
-            )
+            orders.check_top_up_amount(fen)
+        except orders.TopUpError as exc:
+            raise forms.ValidationError(str(exc)) from None
         return fen
 
 

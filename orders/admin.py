@@ -46,6 +46,7 @@ from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin, scope_queryset
 from catalog.models import Product, Sku
 from kameng import xlsx
+from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str, yuan_str_to_fen
 from kameng.tasks import enqueue_on_commit
 from orders import aftersales, services
@@ -237,7 +238,7 @@ class NoteForm(forms.Form):
 class PartialRefundForm(NoteForm):
     """An operator gives back part of an order's payment: an amount, where it goes, and why."""
 
-    amount = forms.CharField(label=_("Amount to refund (yuan)"), max_length=12)
+    amount = YuanField(label=_("Amount to refund (yuan)"))
     route = forms.ChoiceField(label=_("Refund to"), choices=Refund.Route.choices, initial=Refund.Route.ORIGINAL)
 
     field_order = ["amount", "route", "note"]
@@ -247,10 +248,7 @@ class PartialRefundForm(NoteForm):
         self.order = order
 
     def clean_amount(self):
-        try:
-            fen = yuan_str_to_fen(self.cleaned_data["amount"])
-        except (ValueError, ArithmeticError):
-            raise forms.ValidationError(gettext("Enter an amount in yuan with at most two decimals.")) from None
+        fen = self.cleaned_data["amount"]
         if fen <= 0:
             raise forms.ValidationError(gettext("The amount must be more than zero."))
         payment = payments.paying_payment(self.order) if self.order else None

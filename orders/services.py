@@ -343,6 +343,16 @@ class TopUpError(CheckoutError):
     pass
 
 
+def check_top_up_amount(amount_fen: int) -> None:
+    """Raise :class:`TopUpError` unless ``amount_fen`` is within the configured top-up bounds."""
+    low, high = settings.WALLET_TOP_UP_MIN_FEN, settings.WALLET_TOP_UP_MAX_FEN
+    if not low <= amount_fen <= high:
+        raise TopUpError(
+            _("A top-up is between %(low)s and %(high)s yuan.")
+            % {"low": fen_to_yuan_str(low), "high": fen_to_yuan_str(high)}
+        )
+
+
 def place_top_up(
     *, buyer, amount_fen: int, idempotency_key: str, client_ip: str | None = None, language: str = "zh-hans"
 ) -> PlacedOrder:
@@ -353,12 +363,7 @@ def place_top_up(
     """
     if buyer is None or not buyer.is_authenticated:
         raise TopUpError(_("Sign in to top up your wallet."))
-    low, high = settings.WALLET_TOP_UP_MIN_FEN, settings.WALLET_TOP_UP_MAX_FEN
-    if not low <= amount_fen <= high:
-        raise TopUpError(
-            _("A top-up is between %(low)s and %(high)s yuan.")
-            % {"low": fen_to_yuan_str(low), "high": fen_to_yuan_str(high)}
-        )
+    check_top_up_amount(amount_fen)
     existing = Order.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return PlacedOrder(order=existing, query_secret=None, created=False)

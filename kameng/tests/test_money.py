@@ -32,3 +32,20 @@ def test_round_half_up(value, expected):
 def test_yuan_filter():
     assert yuan(4850) == "¥48.50"
     assert yuan(None) == ""
+
+
+@pytest.mark.parametrize(("typed", "fen"), [("12.50", 1250), ("¥1,234.5", 123450), (" -3 ", -300), ("0", 0)])
+def test_yuan_field_cleans_to_fen(typed, fen):
+    from kameng.forms import YuanField
+
+    assert YuanField().clean(typed) == fen
+
+
+@pytest.mark.parametrize("typed", ["12.345", "abc", "NaN", "1" * 17, ""])
+def test_yuan_field_refuses_what_is_not_an_amount(typed):
+    from django.core.exceptions import ValidationError
+
+    from kameng.forms import YuanField
+
+    with pytest.raises(ValidationError):
+        YuanField().clean(typed)
