@@ -221,7 +221,7 @@ def reconcile_refunds(*, now=None, limit: int = 200) -> dict[str, int]:
         now,
     ).order_by("next_query_at", "pk")[:limit]
     for refund in due:
-        provider = _provider("balance" if refund.route == Refund.Route.WALLET else refund.payment.provider)
+        provider = _provider(services.refund_provider_name(refund))
         if provider is None:
             _postpone_refund(refund, now)
             continue

@@ -39,7 +39,14 @@ logger = logging.getLogger(__name__)
 
 
 class PaymentError(Exception):
-    """A payment cannot be started or confirmed; worded for the shopper or the operator."""
+    """A payment cannot be started or confirmed; worded for the shopper or the operator.
+
+    ``user_message`` (translated) is what the payment views show the shopper; without it they say
+    that the order cannot be paid this way right now."""
+
+    def __init__(self, message: str, *, user_message: str = ""):
+        super().__init__(message)
+        self.user_message = user_message
 
 
 def _number(prefix: str) -> str:
@@ -55,9 +62,9 @@ def start_payment(
     after the row is committed and outside any transaction; if it refuses, the attempt is failed.
     """
     if orders.effective_status(order) != Order.Status.PENDING_PAYMENT:
-        error = PaymentError("This order can no longer be paid.")
-        error.user_message = gettext("This order can no longer be paid.")
-        raise error
+        raise PaymentError(
+            "This order can no longer be paid.", user_message=gettext("This order can no longer be paid.")
+        )
     provider = providers.get(provider_name)
     if method and method not in dict(provider.methods):
         raise PaymentError(f"{provider.name} has no payment method {method!r}")
@@ -161,7 +168,7 @@ def pay_from_wallet(*, payment: Payment, user) -> str:
             out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen, gateway_trade_no=f"W{entry.pk}",
             provider=payment.provider,
         )  # fmt: skip
-        if outcome != Confirmation.CONFIRMED:  # cannot happen under the order lock; never keep the money then
+        if outcome != Confirmation.CONFIRMED:  # e.g. the deadline passed a moment ago: refuse, keep nothing
             raise WalletPaymentRefused(gettext("This order can no longer be paid."))
     return outcome
 
@@ -286,9 +293,13 @@ def refund_returns(refund: Refund) -> list[dict]:
     return planned_returns(refund)
 
 
-def refund_provider(refund: Refund) -> providers.Provider:
+def refund_provider_name(refund: Refund) -> str:
     """Who pays a refund back: the wallet for refunds routed there, else the payment's provider."""
-    return providers.get("balance" if refund.route == Refund.Route.WALLET else refund.payment.provider)
+    return "balance" if refund.route == Refund.Route.WALLET else refund.payment.provider
+
+
+def refund_provider(refund: Refund) -> providers.Provider:
+    return providers.get(refund_provider_name(refund))
 
 
 def _claim_refund(refund_id: int) -> str:

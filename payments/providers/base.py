@@ -156,7 +156,7 @@ class Provider:
         """The gateway's state of a refund; ``None`` when it does not know it (safe to send again)."""
         raise NotImplementedError
 
-    # -- split settlement (built by the settlement issue) -----------------------------------------------
+    # -- split settlement (payments/settlement.py) --------------------------------------------------------
     def split(self, *, payment, out_request_no: str, receivers: list[dict]) -> dict:
         """Split a settled payment between receivers (Alipay order settle, WeChat profit sharing).
 
