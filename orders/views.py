@@ -20,9 +20,11 @@ from openpyxl import Workbook
 from accounts import wallet
 from catalog.models import BuyerField, Product
 from kameng import xlsx
+from kameng.templatetags.kameng import yuan
 from orders import access, cart, forms, pricing, selectors, services
 from orders.models import Order
 from payments import providers
+from payments import views as payment_views
 
 CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the cart
 
@@ -109,8 +111,11 @@ def checkout(request):
     signed_in = request.user.is_authenticated
     buyer_fields = _buyer_fields(lines)
     initial = {"idempotency_key": uuid.uuid4().hex, "email": request.user.email if signed_in else ""}
-    form = forms.CheckoutForm(request.POST or None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in)
     quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=request.user)
+    pay_choices = _pay_choices(request, total_fen=quote.total_fen)
+    form = forms.CheckoutForm(
+        request.POST or None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in, pay_choices=pay_choices
+    )
     if request.method == "POST" and getattr(request, "limited", False):
         messages.error(request, _("Too many attempts. Please wait a minute and try again."))
     elif request.method == "POST" and form.is_valid():
@@ -151,8 +156,25 @@ def checkout(request):
                     request.session.pop(CHECKOUT_SESSION_KEY, None)
                 else:
                     cart.clear(request)
+                if data.get("pay_with"):
+                    # Straight on to paying (the gateway is called now, after place_order's commit and
+                    # outside any transaction). A form sent twice pays through the order page instead.
+                    return payment_views.begin(request, order=placed.order, provider_name=data["pay_with"])
             return redirect(placed.order)
-    return render(request, "orders/checkout.html", {"form": form, "lines": lines, "quote": quote, "buy_now": buy_now})
+    context = {"form": form, "lines": lines, "quote": quote, "buy_now": buy_now, "paying": bool(pay_choices)}
+    return render(request, "orders/checkout.html", context)
+
+
+def _pay_choices(request, *, total_fen: int) -> list[tuple[str, str]]:
+    """The checkout form's "pay with" choices: the wallet when it covers the order, then the gateways."""
+    balance = wallet.balance_fen(request.user) if request.user.is_authenticated else None
+    choices = []
+    for provider in providers.for_checkout(user=request.user, total_fen=total_fen, balance_fen=balance):
+        label = provider.label
+        if provider.name == "balance":
+            label = _("Wallet balance (%(balance)s)") % {"balance": yuan(balance)}
+        choices.append((provider.name, label))
+    return choices
 
 
 # -- the order page -------------------------------------------------------------------------------------

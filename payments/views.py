@@ -29,11 +29,18 @@ def start(request, number: str):
     order = get_object_or_404(Order, number=number)
     if not can_view(request, order):
         raise Http404
+    provider_name, method = request.POST.get("provider", ""), request.POST.get("method", "")
+    return begin(request, order=order, provider_name=provider_name, method=method)
+
+
+def begin(request, *, order: Order, provider_name: str, method: str = ""):
+    """Open a payment attempt for ``order`` and answer with the way to pay it: the gateway's page
+    (a redirect), its QR code, or — when it cannot be paid this way — the order page with a message.
+    Used by the order page's pay buttons and by checkout, which goes straight to paying."""
     try:
         payment, action = services.start_payment(
-            order=order, provider_name=request.POST.get("provider", ""), request=request,
-            method=request.POST.get("method", ""),
-        )  # fmt: skip
+            order=order, provider_name=provider_name, request=request, method=method
+        )
     except (services.PaymentError, providers.ProviderError) as exc:
         messages.error(request, getattr(exc, "user_message", "") or _("This order cannot be paid this way right now."))
         return redirect(order)

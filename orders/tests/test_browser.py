@@ -1,5 +1,6 @@
-"""Buying in a real Chromium at phone size (Playwright): product page → buy now → checkout → sandbox
-payment → codes on the order page; look-up from another browser; after-sales from the order page.
+"""Buying in a real Chromium at phone size (Playwright): product page → buy now → checkout (the way to
+pay chosen there) → sandbox payment → codes on the order page; paying again from the order page;
+look-up from another browser; after-sales from the order page.
 
 Celery is eager in tests, so delivery runs in the live server's request that confirms the payment.
 """
@@ -31,6 +32,8 @@ def delivered_codes(order: Order) -> list[str]:
 def test_guest_buys_pays_sees_codes_and_looks_the_order_up_again(page, browser, live_server, demo_shop):
     english(page.context, live_server)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    missing = []  # every request the pages make (styles, scripts, the icon) must find something
+    page.on("response", lambda response: response.status >= 400 and missing.append(response.url))
     sku = Sku.objects.get(product__slug="steam-wallet", label="100元")
 
     page.goto("/p/steam-wallet/")
@@ -39,11 +42,18 @@ def test_guest_buys_pays_sees_codes_and_looks_the_order_up_again(page, browser, 
     page.wait_for_url("**/orders/checkout/")
     assert page.get_by_text("100元").first.is_visible()
     page.locator("#id_email").fill("phone-buyer@example.com")
-    page.get_by_role("button", name="Place order").click()
-
-    page.wait_for_url(re.compile(r"/orders/K\d+/$"))
+    # The way to pay is chosen on the checkout form (the only gateway here is preselected), so
+    # placing the order goes straight to the gateway's page.
+    assert page.get_by_label("Sandbox (test payments)").is_checked()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.get_by_role("button", name="Place order and pay ¥96.50").click()
+    page.wait_for_url("**/payments/sandbox/**")
     order = Order.objects.get(email="phone-buyer@example.com")
-    assert page.url.endswith(order.get_absolute_url())
+    assert order.status == Order.Status.PENDING_PAYMENT and order.payments.count() == 1
+
+    # The buyer backs out at the gateway: the order waits, codes held, with a countdown and the pay buttons.
+    page.get_by_role("button", name="Fail / cancel").click()
+    page.wait_for_url(f"**{order.get_absolute_url()}")
     countdown = page.locator("#countdown")
     assert countdown.is_visible()
     assert re.fullmatch(r"1[45]:\d\d", countdown.inner_text())  # ticking mm:ss, about 15 minutes
@@ -67,6 +77,7 @@ def test_guest_buys_pays_sees_codes_and_looks_the_order_up_again(page, browser, 
     assert page.evaluate("navigator.clipboard.readText()") == code
     assert page.locator("strong.secret").count() == 0  # the secret was shown once
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert missing == []
 
     # Another device: nothing without the secret, everything with number + secret.
     other = browser.new_context(viewport=PHONE, base_url=live_server.url)
@@ -96,8 +107,7 @@ def test_buyer_reports_a_bad_code_from_the_order_page(page, live_server, stocked
     page.locator(f'input[name="sku"][value="{stocked_sku.pk}"]').check()
     page.get_by_role("button", name="Buy now").click()
     page.locator("#id_email").fill("reporter@example.com")
-    page.get_by_role("button", name="Place order").click()
-    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+    page.get_by_role("button", name=re.compile(r"^Place order and pay")).click()
     page.get_by_role("button", name="Pay", exact=True).click()
     page.wait_for_url(re.compile(r"/orders/K\d+/$"))
     assert page.locator("p.status").inner_text() == "Delivered"

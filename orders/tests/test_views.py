@@ -245,6 +245,82 @@ def test_the_same_form_posted_twice_places_one_order(client, stocked_sku):
     assert stocked_sku.codes.filter(status="reserved").count() == 1
 
 
+# --- checkout: the way to pay is chosen on the form ---------------------------------------------------------
+def test_checkout_offers_the_gateways_and_preselects_the_first(client, stocked_sku):
+    client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    page = client.get(reverse("orders:checkout"))
+    field = page.context["form"]["pay_with"]
+    assert [name for name, _label in field.field.choices] == ["sandbox"]  # the gateways configured in tests
+    assert field.value() == "sandbox"
+    assert "Place order and pay" in page.content.decode()
+
+
+def test_placing_with_a_gateway_goes_straight_to_it(client, stocked_sku, django_assert_max_num_queries):
+    """One POST places the order and opens the payment: the buyer lands on the gateway's page. Placing
+    (12 queries, above) plus the attempt: a status read, the payment row."""
+    client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    form = {**checkout_form(client), "email": "quick@example.com", "pay_with": "sandbox"}
+    with django_assert_max_num_queries(14):
+        response = client.post(reverse("orders:checkout"), form)
+    order = Order.objects.get()
+    [payment] = order.payments.all()
+    assert response.status_code == 302
+    assert response.url == reverse("payments:sandbox", kwargs={"out_trade_no": payment.out_trade_no})
+    assert (payment.provider, payment.amount_fen, order.status) == ("sandbox", order.total_fen, "pending_payment")
+
+    # The generated query secret waits for the order page the gateway sends the buyer back to.
+    paid = client.post(response.url, {"action": "pay"}, follow=True)
+    assert re.search(r'<strong class="secret">[A-Z0-9]{10}</strong>', paid.content.decode())
+    order.refresh_from_db()
+    assert order.status == Order.Status.DELIVERED
+
+
+def test_the_same_paying_form_sent_twice_opens_one_payment(client, stocked_sku):
+    client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    data = {**checkout_form(client), "email": "double@example.com", "pay_with": "sandbox"}
+    first = client.post(reverse("orders:checkout"), data)
+    second = client.post(reverse("orders:checkout"), data)
+    order = Order.objects.get()
+    assert first.url.startswith("/payments/sandbox/")
+    assert second.url == order.get_absolute_url()  # pays (again) from the order page, if at all
+    assert order.payments.count() == 1
+
+
+def test_a_way_to_pay_not_offered_is_refused_and_nothing_is_placed(client, stocked_sku):
+    client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    for provider in ("alipay", "balance", "nonsense"):  # not configured / a guest has no wallet / unknown
+        data = {**checkout_form(client), "email": "odd@example.com", "pay_with": provider}
+        response = client.post(reverse("orders:checkout"), data)
+        assert response.status_code == 200
+        assert response.context["form"].errors["pay_with"]
+    assert not Order.objects.exists()
+    assert stocked_sku.codes.filter(status="reserved").count() == 0
+
+
+def test_the_wallet_is_offered_first_when_it_covers_the_order_and_pays_at_once(client, stocked_sku, user):
+    from accounts import wallet
+
+    client.force_login(user)
+    client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    assert "balance" not in dict(client.get(reverse("orders:checkout")).context["form"]["pay_with"].field.choices)
+
+    wallet.credit(user=user, amount_fen=5000, kind=wallet.Kind.TOP_UP, reference="test-top-up")
+    page = client.get(reverse("orders:checkout"))
+    choices = page.context["form"]["pay_with"].field.choices
+    assert choices[0] == ("balance", "Wallet balance (¥50.00)")
+    assert page.context["form"]["pay_with"].value() == "balance"
+
+    data = {**checkout_form(client), "email": user.email, "pay_with": "balance"}
+    response = client.post(reverse("orders:checkout"), data)
+    order = Order.objects.get()
+    assert response.url == order.get_absolute_url()
+    order.refresh_from_db()
+    assert order.status == Order.Status.DELIVERED
+    assert wallet.balance_fen(user) == 5000 - order.total_fen
+    again = client.post(reverse("orders:checkout"), data)  # a second click debits nothing more
+    assert again.url == order.get_absolute_url() and wallet.balance_fen(user) == 5000 - order.total_fen
+
+
 # --- the order page -----------------------------------------------------------------------------------------
 def test_order_page_queries_do_not_grow_with_items_and_codes(client, demo_shop, stocked_sku):
     small = delivered(stocked_sku, 1)

@@ -28,8 +28,8 @@ from payments.providers.wechat import WeChatPayProvider
 
 __all__ = [
     "GatewayUnavailable", "KeyFormatError", "NotificationRefused", "Provider", "ProviderError", "RefundResult",
-    "StartResult", "TradeQuery", "TradeState", "VerifiedNotification", "available", "available_for", "get",
-    "provider_class",
+    "StartResult", "TradeQuery", "TradeState", "VerifiedNotification", "available", "available_for", "for_checkout",
+    "get", "provider_class",
 ]  # fmt: skip
 
 _ALL: dict[str, type[Provider]] = {
@@ -48,13 +48,21 @@ def available() -> list[Provider]:
 def available_for(*, order, user, balance_fen: int | None = None) -> list[Provider]:
     """What the buyer of ``order`` may pay it with: the wallet first when ``user`` is its signed-in
     buyer and the balance covers the total, then the configured gateways."""
-    offered = available()
     if order.kind == order.Kind.GOODS and user is not None and user.is_authenticated and order.buyer_id == user.pk:
+        return for_checkout(user=user, total_fen=order.total_fen, balance_fen=balance_fen)
+    return available()
+
+
+def for_checkout(*, user, total_fen: int, balance_fen: int | None = None) -> list[Provider]:
+    """What a buyer about to place a goods order of ``total_fen`` may pay with (the checkout form's
+    choice): the wallet first when ``user`` is signed in and the balance covers it, then the gateways."""
+    offered = available()
+    if user is not None and user.is_authenticated:
         if balance_fen is None:
             from accounts.wallet import balance_fen as wallet_balance
 
             balance_fen = wallet_balance(user)
-        if balance_fen >= order.total_fen:
+        if balance_fen >= total_fen:
             offered.insert(0, BalanceProvider())
     return offered
 
