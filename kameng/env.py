@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -71,6 +72,16 @@ class Config:
 
     def list(self, name: str, *, default: list) -> list:
         return self._parse(name, default, lambda v: [p.strip() for p in v.split(",") if p.strip()], "a list")
+
+    def request_rate(self, name: str, *, default: str) -> str:
+        """A rate limit as django-ratelimit reads it: ``30/m`` (per second, minute, hour or day)."""
+
+        def parse(v: str) -> str:
+            if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", v):
+                raise ValueError("a count and a period, e.g. 30/m or 100/5m")
+            return v
+
+        return self._parse(name, default, parse, "a rate such as 30/m")
 
     def decimal_rate(self, name: str, *, default: str) -> Decimal:
         def parse(v: str) -> Decimal:

@@ -327,6 +327,9 @@ CARD_CODE_KEYS = required.fernet_keys("CARD_CODE_KEYS", embedded_default=[])
 ORDER_RESERVATION_MINUTES = cfg.int("ORDER_RESERVATION_MINUTES", default=15)
 # Stock hoarding: at most this many unpaid orders at once per user, per e-mail and per IP.
 MAX_UNPAID_ORDERS = cfg.int("MAX_UNPAID_ORDERS", default=3)
+# Order POSTs (placing an order) per client IP; shoppers behind one carrier-grade NAT or office
+# address share it, so a shop with many such buyers raises it (the unpaid-order limit still holds).
+CHECKOUT_RATE_LIMIT = cfg.request_rate("CHECKOUT_RATE_LIMIT", default="30/m")
 # Low-stock checks after sales are coalesced per SKU: at most one queued per SKU, run this many
 # seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
 LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)

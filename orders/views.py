@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
@@ -93,8 +94,12 @@ def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
     return [(line.sku.pk, field) for line in lines for field in fields if field.product_id == line.sku.product_id]
 
 
+def _checkout_rate(group, request) -> str:
+    return settings.CHECKOUT_RATE_LIMIT
+
+
 @never_cache
-@ratelimit(key="ip", rate="30/m", method="POST", block=False)
+@ratelimit(key="ip", rate=_checkout_rate, method="POST", block=False)
 def checkout(request):
     placed = None
     if request.method == "POST":

@@ -56,6 +56,7 @@ def test_production_without_secrets_names_every_missing_variable():
         ("CARD_CODE_KEYS", "not-a-key", "key #1 is not a 32-byte url-safe base64 Fernet key"),
         ("SECRET_KEY", "short", "SECRET_KEY is too short"),
         ("PLATFORM_COMMISSION_RATE", "10", "must be at least 0 and below 1"),
+        ("CHECKOUT_RATE_LIMIT", "thirty", "CHECKOUT_RATE_LIMIT='thirty' is not valid: expected a rate such as 30/m"),
         ("DEBUG", "maybe", "DEBUG='maybe' is not valid: expected true or false"),
     ],
 )

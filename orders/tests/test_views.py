@@ -245,6 +245,24 @@ def test_the_same_form_posted_twice_places_one_order(client, stocked_sku):
     assert stocked_sku.codes.filter(status="reserved").count() == 1
 
 
+def test_order_posts_per_ip_are_limited_by_the_setting(stocked_sku, settings):
+    settings.CHECKOUT_RATE_LIMIT = "2/m"
+    shared = "10.77.0.1"  # one address: a NAT, an office — or one hoarder
+    results = []
+    for n in range(3):
+        browser = Client(REMOTE_ADDR=shared)
+        browser.cookies["django_language"] = "en"
+        browser.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+        response = browser.post(reverse("orders:checkout"), {**checkout_form(browser), "email": f"n{n}@example.com"})
+        results.append(response.status_code)
+    assert results == [302, 302, 200]
+    assert "Too many attempts" in response.content.decode()
+    assert Order.objects.count() == 2
+    other = Client(REMOTE_ADDR="10.77.0.2")  # another address is not held back
+    other.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
+    assert other.post(reverse("orders:checkout"), {**checkout_form(other), "email": "o@example.com"}).status_code == 302
+
+
 # --- checkout: the way to pay is chosen on the form ---------------------------------------------------------
 def test_checkout_offers_the_gateways_and_preselects_the_first(client, stocked_sku):
     client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
