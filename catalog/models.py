@@ -316,6 +316,13 @@ class CardCode(models.Model):
         permissions = [("reveal_cardcode", "Can reveal and export full card codes")]
         indexes = [
             models.Index(fields=["sku", "status"], name="cardcode_sku_status"),
+            # Allocation and stock counts read the SKU's available codes in id order through this
+            # index: as many entries as they need, however many codes the SKU holds or has sold.
+            models.Index(fields=["sku", "id"], name="cardcode_available", condition=Q(status="available")),
+            # ... and the reservations whose deadline passed (for sale again, before the sweep frees them).
+            models.Index(
+                fields=["sku", "reserved_until"], name="cardcode_reserved_until", condition=Q(status="reserved")
+            ),
             models.Index(fields=["sold_at"], name="cardcode_sold_at", condition=Q(sold_at__isnull=False)),
         ]
         constraints = [

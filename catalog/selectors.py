@@ -7,7 +7,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -87,16 +101,14 @@ def listed_products(*, now=None) -> QuerySet[Product]:
     """Listed products of active merchants with at least one active SKU, in one query, annotated:
 
     * ``min_price_fen`` — lowest active SKU price;
-    * ``for_sale_count`` — codes that can be sold now over its active SKUs (automatic delivery);
+    * ``in_stock`` — whether any active SKU has a code that can be sold now (automatic delivery):
+      an EXISTS, which stops at the first code, not a count of the whole stock;
     * ``sold_30d`` — sales in the last 30 days (sold codes; a reusable code counts each sale).
     """
     now = now or timezone.now()
-    for_sale = (
-        CardCode.objects.filter(for_sale_q(now=now), sku__product=OuterRef("pk"), sku__is_active=True)
-        .order_by()
-        .values("sku__product")
-        .annotate(n=Count("pk"))
-        .values("n")
+    codes = CardCode.objects.filter(sku__product=OuterRef("pk"), sku__is_active=True)
+    in_stock = Exists(codes.filter(status=CardCode.Status.AVAILABLE)) | Exists(
+        codes.filter(status=CardCode.Status.RESERVED, reserved_until__lt=now)
     )
     sold = (
         CardCode.objects.filter(sku__product=OuterRef("pk"), sold_at__gte=now - timedelta(days=30))
@@ -110,7 +122,7 @@ def listed_products(*, now=None) -> QuerySet[Product]:
         .select_related("category")
         .annotate(
             min_price_fen=Min("skus__price_fen", filter=Q(skus__is_active=True)),
-            for_sale_count=Coalesce(Subquery(for_sale), 0),
+            in_stock=ExpressionWrapper(in_stock, output_field=BooleanField()),
             sold_30d=Coalesce(Subquery(sold), 0),
         )
         .filter(min_price_fen__isnull=False)
@@ -122,22 +134,36 @@ def best_selling(*, limit: int = 8) -> QuerySet[Product]:
     return listed_products().filter(sold_30d__gt=0).order_by("-sold_30d", "sort_order", "-id")[:limit]
 
 
-def for_sale_count(*, now=None) -> Coalesce:
-    """Expression: for-sale codes of the SKU in the outer query, as a correlated subquery that reads
-    only the SKU's unsold codes through the (sku, status) index — unlike :func:`skus_with_stock`'s
-    join, its cost does not grow with the codes the SKU has sold."""
-    counted = (
-        CardCode.objects.filter(for_sale_q(now=now), sku=OuterRef("pk"))
-        .order_by()
-        .values("sku")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted), 0)
+# Product pages count a SKU's for-sale codes up to this many ("1000+ left" beyond): the count reads
+# at most that many index entries, so a SKU with 100,000 codes costs what one with 1,000 does.
+STOCK_COUNT_CAP = 1000
+
+
+class _CountOf(Subquery):
+    """``COUNT(*)`` of the rows a (possibly sliced) subquery returns: a LIMIT inside bounds the work."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
+
+
+def for_sale_count(*, now=None, cap: int | None = None) -> CombinedExpression:
+    """Expression: the for-sale codes of the SKU in the outer query — available ones, read through
+    the partial index ``cardcode_available``, plus reservations past their deadline, read through
+    the (sku, status) index — as two correlated subqueries. Neither reads a sold code, so the cost
+    does not grow with what the SKU has sold; with ``cap`` each stops after ``cap`` rows, so it does
+    not grow with the stock either (the result is then at least ``cap`` when there are more)."""
+    now = now or timezone.now()
+    available = CardCode.objects.filter(sku=OuterRef("pk"), status=CardCode.Status.AVAILABLE)
+    expired = CardCode.objects.filter(sku=OuterRef("pk"), status=CardCode.Status.RESERVED, reserved_until__lt=now)
+    available, expired = available.order_by().values("pk"), expired.order_by().values("pk")
+    if cap is not None:
+        available, expired = available[:cap], expired[:cap]
+    return _CountOf(available) + _CountOf(expired)
 
 
 def product_for_page(*, slug: str) -> Product | None:
-    """The product with its active SKUs, each annotated with ``available_count`` and ``stock_level``
+    """The product with its active SKUs, each annotated with ``available_count`` (up to
+    ``STOCK_COUNT_CAP``; ``count_capped`` when there are at least that many) and ``stock_level``
     (3 queries: product, SKUs, images)."""
     product = (
         Product.objects.listed()
@@ -145,7 +171,9 @@ def product_for_page(*, slug: str) -> Product | None:
         .prefetch_related(
             Prefetch(
                 "skus",
-                queryset=Sku.objects.filter(is_active=True).annotate(available_count=for_sale_count()),
+                queryset=Sku.objects.filter(is_active=True).annotate(
+                    available_count=for_sale_count(cap=STOCK_COUNT_CAP)
+                ),
                 to_attr="active_skus",
             ),
             "images",
@@ -156,6 +184,8 @@ def product_for_page(*, slug: str) -> Product | None:
     if product is not None:
         automatic = product.delivery_mode == Product.DeliveryMode.AUTOMATIC
         for sku in product.active_skus:
+            sku.count_capped = sku.available_count >= STOCK_COUNT_CAP
+            sku.available_count = min(sku.available_count, STOCK_COUNT_CAP)
             sku.stock_level = (
                 stock_level(
                     available=sku.available_count, threshold=sku.low_stock_threshold, reusable=sku.reusable_code

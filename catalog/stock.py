@@ -43,8 +43,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -54,7 +53,7 @@ from accounts.models import Merchant, User
 from accounts.roles import merchant_ids
 from accounts.scoping import scope_queryset
 from catalog.models import CardCode, Product, Sku, StockAlert
-from catalog.selectors import for_sale_q
+from catalog.selectors import for_sale_count
 from catalog.signals import send_stock_changed
 from kameng.tasks import enqueue_on_commit
 
@@ -128,22 +127,6 @@ def set_product_status(*, product_ids: Iterable[int], status: str, user: User) -
 
 
 # --- Low-stock evaluation -----------------------------------------------------------------------
-def for_sale_count(*, now: datetime.datetime | None = None) -> Coalesce:
-    """Expression: the number of for-sale codes of the SKU in the outer query (a correlated subquery).
-
-    It reads only the SKU's unsold codes through the (sku, status) index, however many codes the
-    SKU has sold, which is what keeps the periodic sweep cheap.
-    """
-    counted = (
-        CardCode.objects.filter(for_sale_q(now=now), sku=OuterRef("pk"))
-        .order_by()
-        .values("sku")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
 def on_sale_q(prefix: str = "") -> Q:
     """Q for SKUs that are on sale and can therefore be low on stock."""
     return Q(

@@ -124,6 +124,19 @@ def test_product_page_shows_stock_levels(client, demo_shop):
     assert "30 left" in html and "3 left" in html
 
 
+def test_a_big_stock_is_counted_up_to_the_cap(client, demo_shop, monkeypatch):
+    from catalog import selectors
+
+    sku = Sku.objects.get(product__slug="iqiyi-vip", label="30天")  # 30 codes in the demo
+    Product.objects.filter(slug="iqiyi-vip").update(show_stock_count=True)
+    client.cookies["django_language"] = "en"
+    monkeypatch.setattr(selectors, "STOCK_COUNT_CAP", 30)  # a page reads at most this many codes of a SKU
+    html = client.get("/p/iqiyi-vip/").content.decode()
+    assert "30+ left" in html and "3 left" in html
+    sku.codes.filter(status="available").first().delete()
+    assert "29 left" in client.get("/p/iqiyi-vip/").content.decode()
+
+
 def test_sold_out_denomination_is_disabled_and_product_flagged(client, demo_shop):
     html = client.get("/p/office-key/").content.decode()  # its only SKU has no codes
     assert "售罄" in html
