@@ -6,12 +6,16 @@ then drives buyers over real HTTP at an open-loop arrival rate. Each buyer, like
 
     GET  /p/bench-card/                      product page (CSRF cookie)
     POST /orders/cart/add/  buy_now=1        -> 302 /orders/checkout/
-    GET  /orders/checkout/                   form: csrfmiddlewaretoken, idempotency_key
-    POST /orders/checkout/  email=…          -> 302 /orders/<number>/  (order placed, code reserved)
-    GET  /orders/<number>/                   order page with the pay buttons
-    POST /payments/start/<number>/ provider=sandbox   -> 302 /payments/sandbox/<out_trade_no>/
+    GET  /orders/checkout/                   form: csrfmiddlewaretoken, idempotency_key, pay_with
+    POST /orders/checkout/  email=… pay_with=sandbox
+                                             -> 302 /payments/sandbox/<out_trade_no>/
+                                                (order placed, code reserved, payment attempt opened)
     GET  /payments/sandbox/<out_trade_no>/   the sandbox "cashier" page
     POST /payments/sandbox/<out_trade_no>/ action=pay -> 302 return -> 302 /orders/<number>/ -> 200
+
+That is 8 requests. ``--pay-on-order-page`` places the order without ``pay_with`` and pays from the order
+page instead (GET /orders/<number>/, POST /payments/start/<number>/ provider=sandbox): 10 requests, the
+flow of every buyer before the checkout form offered the way to pay (and today of a buyer who pays later).
 
 Paid-to-delivered latency is read from the database after the run (Order.delivered_at − paid_at,
 both stamped by the server: paid_at when the payment is confirmed, delivered_at when the Celery
@@ -33,7 +37,7 @@ Usage (from the repository root):
                                                                  # (URLs printed) until Ctrl-C
 
 Other knobs: --buyers (concurrent buyer threads, default 100), --arrivals uniform|poisson,
---minimal (7 requests a buyer instead of a browser's 10), --web-workers, --web-threads,
+--minimal (no sandbox page, no redirects after Pay), --pay-on-order-page, --web-workers, --web-threads,
 --celery-concurrency, --celery-pool, --conn-max-age, --codes (stock of the bench SKU),
 --pg-stats (pg_stat_statements: the costliest statements per order), --pg-log-min-duration MS,
 --settings MODULE (try a settings change without editing the app), --svg (chart of this run),
@@ -46,8 +50,8 @@ rate ≥ 95% of --rate, zero errors, zero double-sold codes), 1 when missed, 2 w
 Bench-only settings of the stack (environment): DEBUG=true (the sandbox provider exists only with
 DEBUG on), MAX_UNPAID_ORDERS=100000 and DB_CONN_MAX_AGE=60 (the production default). Buyers share
 one machine, so each buyer connects from its own loopback address (127.77.x.y): the checkout view's
-per-IP rate limit (30 POST/min, not configurable) and the per-IP unpaid-order limit then apply per
-buyer as they would on the internet. Needs the Debian packages postgresql and redis-server.
+per-IP rate limit (CHECKOUT_RATE_LIMIT, left at its default 30/m) and the per-IP unpaid-order limit
+then apply per buyer as they would on the internet. Needs the Debian packages postgresql and redis-server.
 """
 
 from __future__ import annotations
@@ -426,10 +430,21 @@ class Flow:
     requests: int = 0
 
 
-def run_flow(flow: Flow, *, port: int, run_id: str, tag: str, timeout: float, minimal: bool = False) -> Flow:
-    """One buyer, start to finish. ``minimal`` skips what a browser does but the server need not see:
-    loading the sandbox page (the order page's CSRF token is as good) and following the redirects
-    after Pay back to the order page."""
+def run_flow(
+    flow: Flow,
+    *,
+    port: int,
+    run_id: str,
+    tag: str,
+    timeout: float,
+    minimal: bool = False,
+    pay_on_order_page: bool = False,
+) -> Flow:
+    """One buyer, start to finish. The way to pay is chosen on the checkout form, so placing the order
+    lands on the sandbox page; ``pay_on_order_page`` leaves it out and pays from the order page instead
+    (its pay button: two requests more, the flow of a buyer who pays later or tries again).
+    ``minimal`` skips what a browser does but the server need not see: loading the sandbox page (an
+    earlier page's CSRF token is as good) and following the redirects after Pay back to the order page."""
     flow.started = time.monotonic()
     buyer = Browser(port, source=f"127.77.{flow.index // 250 % 250}.{flow.index % 250 + 1}", timeout=timeout)
     mark = flow.started
@@ -457,34 +472,47 @@ def run_flow(flow: Flow, *, port: int, run_id: str, tag: str, timeout: float, mi
             raise FlowError("add", f"redirected to {where}")
         lap("add")
         _, page = buyer.request("checkout_form", "GET", "/orders/checkout/")
+        token = _hidden(page, "csrfmiddlewaretoken", "checkout_form")
         form = {
-            "csrfmiddlewaretoken": _hidden(page, "csrfmiddlewaretoken", "checkout_form"),
+            "csrfmiddlewaretoken": token,
             "idempotency_key": _hidden(page, "idempotency_key", "checkout_form"),
             "email": f"{tag}-{run_id}-{flow.index:05d}@{EMAIL_DOMAIN}",
         }
+        if not pay_on_order_page:
+            if b'name="pay_with" value="sandbox"' not in page:
+                raise FlowError("checkout_form", "the sandbox is not offered on the checkout form")
+            form["pay_with"] = "sandbox"
         lap("checkout_form")
         where, _ = buyer.request("place_order", "POST", "/orders/checkout/", form, expect=302)
-        number = re.fullmatch(r"/orders/(K\d+)/", where)
-        if not number:
-            raise FlowError("place_order", f"redirected to {where}")
-        flow.number = number.group(1)
-        lap("place_order")
-        _, page = buyer.request("order_page", "GET", where)
-        token = _hidden(page, "csrfmiddlewaretoken", "order_page")
-        lap("order_page")
-        where, _ = buyer.request(
-            "start_payment",
-            "POST",
-            f"/payments/start/{flow.number}/",
-            {"csrfmiddlewaretoken": token, "provider": "sandbox"},
-            expect=302,
-        )
-        if not where.startswith("/payments/sandbox/"):
-            raise FlowError("start_payment", f"redirected to {where}")
-        lap("start_payment")
+        if pay_on_order_page:
+            number = re.fullmatch(r"/orders/(K\d+)/", where)
+            if not number:
+                raise FlowError("place_order", f"redirected to {where}")
+            flow.number = number.group(1)
+            lap("place_order")
+            _, page = buyer.request("order_page", "GET", where)
+            token = _hidden(page, "csrfmiddlewaretoken", "order_page")
+            lap("order_page")
+            where, _ = buyer.request(
+                "start_payment",
+                "POST",
+                f"/payments/start/{flow.number}/",
+                {"csrfmiddlewaretoken": token, "provider": "sandbox"},
+                expect=302,
+            )
+            if not where.startswith("/payments/sandbox/"):
+                raise FlowError("start_payment", f"redirected to {where}")
+            lap("start_payment")
+        elif not where.startswith("/payments/sandbox/"):
+            raise FlowError("place_order", f"redirected to {where}, not to the sandbox")
+        else:
+            lap("place_order")
         if not minimal:
             _, page = buyer.request("gateway_page", "GET", where)
             token = _hidden(page, "csrfmiddlewaretoken", "gateway_page")
+            number = re.search(rb"K\d{10,}", page)
+            if not flow.number and number:
+                flow.number = number.group(0).decode()
             lap("gateway_page")
         back, _ = buyer.request("pay", "POST", where, {"csrfmiddlewaretoken": token, "action": "pay"}, expect=302)
         flow.paid = time.monotonic()
@@ -517,6 +545,7 @@ def drive(
     seed: int,
     stop: threading.Event,
     minimal: bool,
+    pay_on_order_page: bool = False,
 ) -> tuple[list[Flow], float, float]:
     """Open loop: buyer *i* is due at its arrival time whether or not earlier buyers are done.
     Returns the flows, and the wall-clock time of the first and the last arrival."""
@@ -535,7 +564,10 @@ def drive(
             flow = due.get()
             if flow is None:
                 return
-            run_flow(flow, port=port, run_id=run_id, tag=tag, timeout=timeout, minimal=minimal)
+            run_flow(
+                flow, port=port, run_id=run_id, tag=tag, timeout=timeout, minimal=minimal,
+                pay_on_order_page=pay_on_order_page,
+            )  # fmt: skip
             with lock:
                 flows.append(flow)
 
@@ -799,7 +831,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--minimal",
         action="store_true",
-        help="7 requests per buyer, not a browser's 10 (no sandbox page, no redirects after Pay)",
+        help="skip what the server need not see: the sandbox page and the redirects after Pay (3 requests fewer)",
+    )
+    parser.add_argument(
+        "--pay-on-order-page",
+        action="store_true",
+        help="place the order without choosing how to pay, then pay from the order page (2 requests more)",
     )
     parser.add_argument("--codes", type=int, default=None, help="bench codes to seed (default rate×duration×1.2)")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes (default 4)")
@@ -908,6 +945,7 @@ def main(argv=None) -> int:
                 seed=0,
                 stop=stop,
                 minimal=args.minimal,
+                pay_on_order_page=args.pay_on_order_page,
             )
             failed = [f for f in flows if f.error]
             if failed:
@@ -936,6 +974,7 @@ def main(argv=None) -> int:
             seed=args.seed,
             stop=stop,
             minimal=args.minimal,
+            pay_on_order_page=args.pay_on_order_page,
         )
         cpu_after, wall_after = tree_cpu_seconds(roots), time.monotonic()
         drained = wait_delivered(run_id=run_id, tag="bench", timeout=args.drain)
@@ -1027,7 +1066,9 @@ def report(
         f"(deliveries per second between the first and the last delivery, {window:.1f}s apart)"
     )
     print_latency("paid→delivered", latency, "server: Order.delivered_at − paid_at", width=16)
-    requests = 7 if args.minimal else 8
+    # Requests up to the payment's confirmation: product, add, checkout form, place order, [order page,
+    # start payment,] [sandbox page,] pay.
+    requests = 6 + 2 * args.pay_on_order_page - args.minimal
     print_latency("client checkout", checkout, f"arrival → payment confirmed, {requests} requests", width=16)
     for step in (step for step in STEPS if any(step in f.steps for f in ok_flows)):
         print_latency(f"  {step}", [f.steps[step] for f in ok_flows])

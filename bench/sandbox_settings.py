@@ -1,0 +1,10 @@
+"""Settings overlay for measuring with production settings (DEBUG off) through the sandbox provider.
+
+The shop offers the sandbox only with DEBUG on; a load run with DEBUG off still needs a payment
+provider that confirms without a gateway. Used by ``bench/checkout.py --production`` and
+``bench/profile_buyer.py --production``; never by the shop itself.
+"""
+
+from kameng.settings import *  # noqa: F403
+
+PAYMENT_SANDBOX_ENABLED = True
