@@ -870,7 +870,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--chart", type=Path, default=None, help="no run: draw the percentile chart of the --json files given"
     )
-    parser.add_argument("runs", nargs="*", type=Path, help="with --chart: --json files of earlier runs")
+    parser.add_argument(
+        "runs", nargs="*", type=Path, help="with --chart: --json files of earlier runs, each FILE or FILE=LABEL"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="after the report, keep the stack up until Ctrl-C")
     return parser.parse_args(argv)
@@ -890,8 +892,10 @@ def draw_chart(path: Path, runs: list[Path], *, target: float) -> int:
     """The chart of docs/PERFORMANCE.md, from the --json files of several runs."""
     series: list[Series] = []
     for n, run_file in enumerate(runs):
-        run = json.loads(run_file.read_text())
-        rate, colour = f"{run['rate']:g} orders/s", COLOURS[n % len(COLOURS)]
+        # FILE or FILE=LABEL: the label names the run in the legend (default: its rate).
+        path_text, _, label = str(run_file).partition("=")
+        run = json.loads(Path(path_text).read_text())
+        rate, colour = label or f"{run['rate']:g} orders/s", COLOURS[n % len(COLOURS)]
         served = [o["paid_to_delivered"] for o in run["orders"] if o["paid_to_delivered"] is not None]
         waited = [o["checkout"] for o in run["orders"] if o["checkout"] is not None]
         series.append(Series(f"paid→delivered @ {rate} (server)", served, colour))
