@@ -3,6 +3,11 @@ unlocked it with the order's query secret. Nobody else — not even with the lin
 
 from __future__ import annotations
 
+import uuid
+
+from django.core.cache import cache
+from django.utils.crypto import constant_time_compare, salted_hmac
+
 from orders.models import Order
 
 SESSION_KEY = "kameng_orders"
@@ -19,3 +24,65 @@ def can_view(request, order: Order) -> bool:
     if order.buyer_id is not None:
         return bool(user and user.is_authenticated and user.pk == order.buyer_id)
     return order.pk in request.session.get(SESSION_KEY, [])
+
+
+# -- checkout forms -----------------------------------------------------------------------------
+# A checkout form's idempotency key is a nonce plus a MAC of the nonce and the browser's session
+# key. A form sent again finds the order its key placed; the MAC tells whether the sender is the
+# browser the form was rendered for — also while the first submission is still running and has not
+# yet written the order into the session (two clicks at once) — and a stranger replaying someone
+# else's form is not.
+
+
+def _mac(request, nonce: str) -> str:
+    return salted_hmac("kameng.orders.checkout-key", f"{nonce}:{request.session.session_key}").hexdigest()[:16]
+
+
+def new_checkout_key(request) -> str:
+    if not request.session.session_key:
+        request.session.save()  # a key to bind to (the checkout page has a cart, so a session)
+    nonce = uuid.uuid4().hex
+    return f"{nonce}.{_mac(request, nonce)}"
+
+
+def owns_checkout_key(request, key: str) -> bool:
+    nonce, _, mac = key.partition(".")
+    return bool(nonce and mac and request.session.session_key) and constant_time_compare(mac, _mac(request, nonce))
+
+
+def may_resume(request, order: Order, key: str) -> bool:
+    """Whether the sender of checkout form ``key``, which placed ``order``, may go on to that order
+    (and is let in: remembered in the session, like the placing request)."""
+    if can_view(request, order):
+        return True
+    if order.buyer_id is None and owns_checkout_key(request, key):
+        remember(request, order)
+        return True
+    return False
+
+
+# -- the generated query secret, shown once -----------------------------------------------------
+# Kept in the cache (never in the database in clear) under the order and this browser's session
+# key until the order page shows it. Not in the session itself: two submissions of one form at
+# once both save the session, and the one that loses the race must not erase it.
+SECRET_SHOWN_WITHIN = 3600  # seconds
+
+
+def _secret_key(request, order: Order) -> str:
+    return f"orders:secret:{order.pk}:{request.session.session_key}"
+
+
+def keep_secret_to_show(request, order: Order, secret: str) -> None:
+    if not request.session.session_key:
+        request.session.save()
+    cache.set(_secret_key(request, order), secret, SECRET_SHOWN_WITHIN)
+
+
+def pop_secret_to_show(request, order: Order) -> str | None:
+    if not request.session.session_key:
+        return None
+    key = _secret_key(request, order)
+    secret = cache.get(key)
+    if secret is not None:
+        cache.delete(key)
+    return secret

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -105,8 +104,9 @@ def checkout(request):
     if request.method == "POST":
         # The same form sent again after it succeeded (double click, back + resubmit): the cart is
         # already empty, so answer with the order it placed rather than an empty-cart page.
-        placed = Order.objects.filter(idempotency_key=request.POST.get("idempotency_key", "")[:64]).first()
-        if placed is not None and access.can_view(request, placed):
+        sent_key = request.POST.get("idempotency_key", "")[:64]
+        placed = Order.objects.filter(idempotency_key=sent_key).first()
+        if placed is not None and access.may_resume(request, placed, sent_key):
             return redirect(placed)
     entries, buy_now = _checkout_entries(request)
     lines = cart.lines(entries)
@@ -115,7 +115,7 @@ def checkout(request):
         return redirect("orders:cart")
     signed_in = request.user.is_authenticated
     buyer_fields = _buyer_fields(lines)
-    initial = {"idempotency_key": uuid.uuid4().hex, "email": request.user.email if signed_in else ""}
+    initial = {"idempotency_key": access.new_checkout_key(request), "email": request.user.email if signed_in else ""}
     quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=request.user)
     pay_choices = _pay_choices(request, total_fen=quote.total_fen)
     form = forms.CheckoutForm(
@@ -148,14 +148,14 @@ def checkout(request):
         except services.CheckoutError as exc:
             messages.error(request, str(exc))
         else:
-            if not placed.created and not access.can_view(request, placed.order):
+            if not placed.created and not access.may_resume(request, placed.order, data["idempotency_key"]):
                 # Someone else's form (its idempotency key) replayed: never a way into their order.
                 messages.error(request, _("This form was already used. Please check out again."))
                 return redirect("orders:checkout")
             access.remember(request, placed.order)
             if placed.query_secret:
                 # Shown once on the order page, never stored in plain text.
-                request.session[f"kameng_secret_{placed.order.pk}"] = placed.query_secret
+                access.keep_secret_to_show(request, placed.order, placed.query_secret)
             if placed.created:
                 if buy_now:
                     request.session.pop(CHECKOUT_SESSION_KEY, None)
@@ -215,7 +215,7 @@ def detail(request, number: str):
         ),
         "wallet_balance_fen": balance,
         "seconds_left": max(0, int((order.reserved_until - timezone.now()).total_seconds())),
-        "query_secret": request.session.pop(f"kameng_secret_{order.pk}", None),
+        "query_secret": access.pop_secret_to_show(request, order),
         "Status": Order.Status,
         "waiting": status in (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.REFUNDING),
     }

@@ -156,6 +156,39 @@ def test_20_concurrent_deliveries_of_one_order_hand_over_once(demo_shop, mailout
     assert len([m for m in mailoutbox if m.to == [order.email]]) == 1
 
 
+def test_ten_clicks_on_place_order_and_pay_place_one_order_and_open_one_payment(demo_shop):
+    """The checkout form sent ten times at once by one browser (the same session, the same
+    idempotency key): one order, one payment attempt; every other click lands on that order."""
+    from django.test import Client
+    from django.urls import reverse
+
+    sku = make_sku(demo_shop.products["steam-wallet"], codes_count=5)
+    browser = Client()
+    browser.post(reverse("orders:cart_add"), {"sku": sku.pk, "quantity": 1})
+    key = browser.get(reverse("orders:checkout")).context["form"]["idempotency_key"].value()
+    form = {"idempotency_key": key, "email": "clicker@example.com", "pay_with": "sandbox"}
+    session = browser.cookies["sessionid"].value
+
+    def click(_):
+        tab = Client()
+        tab.cookies["sessionid"] = session
+        return tab.post(reverse("orders:checkout"), form)
+
+    responses = run_in_threads(10, click, workers=10)
+
+    order = Order.objects.get()
+    [payment] = Payment.objects.filter(order=order)
+    landed = sorted(getattr(r, "url", repr(r)) for r in responses)
+    assert landed.count(reverse("payments:sandbox", kwargs={"out_trade_no": payment.out_trade_no})) == 1
+    assert landed.count(order.get_absolute_url()) == 9  # not "this form was already used"
+    assert OrderItemCode.objects.filter(item__order=order, status="reserved").count() == 1
+    # Whichever click saved the session last, the browser still sees its order and, once, its secret.
+    page = browser.get(order.get_absolute_url())
+    assert page.status_code == 200
+    assert page.context["query_secret"] and 'class="secret"' in page.content.decode()
+    assert browser.get(order.get_absolute_url()).context["query_secret"] is None
+
+
 def test_two_gateways_paying_one_order_at_once_refund_one(demo_shop):
     sku = make_sku(demo_shop.products["steam-wallet"], codes_count=5)
     order = place(sku, 1).order
