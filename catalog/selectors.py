@@ -28,15 +28,25 @@ from django.utils import timezone
 from catalog.models import CardCode, Category, Product, Sku
 
 
-def for_sale_q(prefix: str = "", *, now=None) -> Q:
-    """Q for codes that can be sold now: available, or reserved past their deadline.
+def for_sale_parts(prefix: str = "", *, now=None) -> tuple[Q, Q]:
+    """The two kinds of codes that can be sold now: (available, reserved past their deadline).
 
-    ``prefix`` is the path from the queried model to CardCode, e.g. ``"codes__"`` from Sku.
+    Apart, each is served by its own partial index (``cardcode_available``,
+    ``cardcode_reserved_until``) and a scan of it can stop early; OR-ed together (:func:`for_sale_q`)
+    PostgreSQL has to gather every for-sale code first. ``prefix`` is the path from the queried
+    model to CardCode, e.g. ``"codes__"`` from Sku.
     """
     now = now or timezone.now()
-    return Q(**{f"{prefix}status": CardCode.Status.AVAILABLE}) | Q(
-        **{f"{prefix}status": CardCode.Status.RESERVED, f"{prefix}reserved_until__lt": now}
+    return (
+        Q(**{f"{prefix}status": CardCode.Status.AVAILABLE}),
+        Q(**{f"{prefix}status": CardCode.Status.RESERVED, f"{prefix}reserved_until__lt": now}),
     )
+
+
+def for_sale_q(prefix: str = "", *, now=None) -> Q:
+    """Q for codes that can be sold now: available, or reserved past their deadline."""
+    available, expired = for_sale_parts(prefix, now=now)
+    return available | expired
 
 
 def skus_with_stock(queryset: QuerySet[Sku] | None = None, *, now=None) -> QuerySet[Sku]:
@@ -107,9 +117,8 @@ def listed_products(*, now=None) -> QuerySet[Product]:
     """
     now = now or timezone.now()
     codes = CardCode.objects.filter(sku__product=OuterRef("pk"), sku__is_active=True)
-    in_stock = Exists(codes.filter(status=CardCode.Status.AVAILABLE)) | Exists(
-        codes.filter(status=CardCode.Status.RESERVED, reserved_until__lt=now)
-    )
+    available, expired = for_sale_parts(now=now)
+    in_stock = Exists(codes.filter(available)) | Exists(codes.filter(expired))
     sold = (
         CardCode.objects.filter(sku__product=OuterRef("pk"), sold_at__gte=now - timedelta(days=30))
         .order_by()
@@ -147,18 +156,15 @@ class _CountOf(Subquery):
 
 
 def for_sale_count(*, now=None, cap: int | None = None) -> CombinedExpression:
-    """Expression: the for-sale codes of the SKU in the outer query — available ones, read through
-    the partial index ``cardcode_available``, plus reservations past their deadline, read through
-    the (sku, status) index — as two correlated subqueries. Neither reads a sold code, so the cost
-    does not grow with what the SKU has sold; with ``cap`` each stops after ``cap`` rows, so it does
-    not grow with the stock either (the result is then at least ``cap`` when there are more)."""
-    now = now or timezone.now()
-    available = CardCode.objects.filter(sku=OuterRef("pk"), status=CardCode.Status.AVAILABLE)
-    expired = CardCode.objects.filter(sku=OuterRef("pk"), status=CardCode.Status.RESERVED, reserved_until__lt=now)
-    available, expired = available.order_by().values("pk"), expired.order_by().values("pk")
-    if cap is not None:
-        available, expired = available[:cap], expired[:cap]
-    return _CountOf(available) + _CountOf(expired)
+    """Expression: the for-sale codes of the SKU in the outer query, as two correlated subqueries
+    (:func:`for_sale_parts`, each read through its partial index). Neither reads a sold code, so the
+    cost does not grow with what the SKU has sold; with ``cap`` each stops after ``cap`` rows, so it
+    does not grow with the stock either (the result is then at least ``cap`` when there are more)."""
+    counts = []
+    for part in for_sale_parts(now=now):
+        codes = CardCode.objects.filter(part, sku=OuterRef("pk")).order_by().values("pk")
+        counts.append(_CountOf(codes if cap is None else codes[:cap]))
+    return counts[0] + counts[1]
 
 
 def product_for_page(*, slug: str) -> Product | None:

@@ -79,8 +79,8 @@ def keep_secret_to_show(request, order: Order, secret: str) -> None:
 
 
 def pop_secret_to_show(request, order: Order) -> str | None:
-    if not request.session.session_key:
-        return None
+    if order.buyer_id is not None or not request.session.session_key:
+        return None  # a signed-in buyer's order has no query secret
     key = _secret_key(request, order)
     secret = cache.get(key)
     if secret is not None:

@@ -31,7 +31,6 @@ class CheckoutForm(forms.Form):
         help_text=_("To look the order up later. Leave empty and we will give you one."),
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
-    pay_with = forms.ChoiceField(label=_("Pay with"), widget=forms.RadioSelect, required=False)
 
     def __init__(
         self,
@@ -44,20 +43,19 @@ class CheckoutForm(forms.Form):
         super().__init__(*args, **kwargs)
         if signed_in:
             del self.fields["query_secret"]
-        # Paying is chosen here, so placing the order goes straight to the gateway. Left out of the
-        # POST (or with nothing configured) the buyer chooses on the order page instead.
-        if pay_choices:
-            self.fields["pay_with"].choices = list(pay_choices)
-            self.fields["pay_with"].initial = pay_choices[0][0]
-        else:
-            del self.fields["pay_with"]
         self.buyer_fields = list(buyer_fields)
         for sku_id, field in self.buyer_fields:
             self.fields[self.field_name(sku_id, field)] = forms.CharField(
                 label=field.label, max_length=field.max_length, required=field.required, help_text=field.help_text
             )
-        if "pay_with" in self.fields:
-            self.fields["pay_with"] = self.fields.pop("pay_with")  # the last choice before the button
+        # Paying is chosen here, the last choice before the button, so placing the order goes
+        # straight to the gateway. Left out of the POST (or with nothing configured) the buyer
+        # chooses on the order page instead.
+        if pay_choices:
+            self.fields["pay_with"] = forms.ChoiceField(
+                label=_("Pay with"), widget=forms.RadioSelect, required=False,
+                choices=list(pay_choices), initial=pay_choices[0][0],
+            )  # fmt: skip
 
     @staticmethod
     def field_name(sku_id: int, field: BuyerField) -> str:

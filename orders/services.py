@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Merchant
 from catalog.models import CardCode, Product, Sku
-from catalog.selectors import for_sale_q
+from catalog.selectors import for_sale_parts, for_sale_q
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
@@ -227,12 +227,11 @@ def _take_codes(*, sku: Sku, quantity: int, now) -> list[int]:
     ``cardcode_reserved_until``), then available codes, lowest id first (partial index
     ``cardcode_available``). In that order, a code the expiry sweep releases between the two
     statements is still found by the second one."""
-    locked = CardCode.objects.select_for_update(skip_locked=True).filter(sku=sku)
-    expired = locked.filter(status=CardCode.Status.RESERVED, reserved_until__lt=now).order_by("reserved_until")
-    ids = list(expired.values_list("pk", flat=True)[:quantity])
+    available, expired = for_sale_parts(now=now)
+    locked = CardCode.objects.select_for_update(skip_locked=True).filter(sku=sku).values_list("pk", flat=True)
+    ids = list(locked.filter(expired).order_by("reserved_until")[:quantity])
     if len(ids) < quantity:
-        available = locked.filter(status=CardCode.Status.AVAILABLE).order_by("pk")
-        ids += available.values_list("pk", flat=True)[: quantity - len(ids)]
+        ids += locked.filter(available).order_by("pk")[: quantity - len(ids)]
     if ids:
         # Taking over an expired reservation: the old holder's link lets go first, which keeps
         # the partial unique constraint (a code held once) satisfied.
