@@ -12,6 +12,7 @@ from django_ratelimit.decorators import ratelimit
 
 from accounts import wallet
 from accounts.models import WalletEntry
+from kameng.clientip import client_ip
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str
 
@@ -71,7 +72,7 @@ def top_up(request):
     try:
         placed = orders.place_top_up(
             buyer=request.user, amount_fen=form.cleaned_data["amount"],
-            idempotency_key=form.cleaned_data["idempotency_key"], client_ip=request.META.get("REMOTE_ADDR"),
+            idempotency_key=form.cleaned_data["idempotency_key"], client_ip=client_ip(request),
             language=get_language(),
         )  # fmt: skip
     except orders.CheckoutError as exc:

@@ -36,6 +36,7 @@ from catalog import exports, services, stock
 from catalog.models import BuyerField, CardCode, Category, CodeAccess, Product, ProductImage, Sku, StockAlert
 from catalog.selectors import skus_with_stock
 from catalog.signals import send_stock_changed
+from kameng.clientip import client_ip
 
 # Full-code reveals a person may make, per user (django-ratelimit's fixed windows, in the cache).
 REVEAL_RATE = "30/h"
@@ -44,10 +45,6 @@ REVEAL_RATE = "30/h"
 def is_merchant_staff(user) -> bool:
     ids = merchant_ids(user)
     return ids is not None and bool(ids)
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _download(export: exports.ExportFile) -> FileResponse:
@@ -332,7 +329,7 @@ class SkuAdmin(MerchantScopedAdmin):
             raise PermissionDenied
         export = exports.stock_export(
             sku_ids=form.cleaned_data["ids"], user=request.user, full=full, scope=form.cleaned_data["scope"],
-            ip_address=_client_ip(request),
+            ip_address=client_ip(request),
         )  # fmt: skip
         return _download(export)
 
@@ -444,7 +441,7 @@ class CardCodeAdmin(MerchantScopedAdmin):
             kind=CodeAccess.Kind.REVEAL,
             merchant_id=code.sku.product.merchant_id,
             code=code,
-            ip_address=_client_ip(request),
+            ip_address=client_ip(request),
         )
         secret = services.reveal(code=code)
         context = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from decimal import Decimal, InvalidOperation
@@ -72,6 +73,16 @@ class Config:
 
     def list(self, name: str, *, default: list) -> list:
         return self._parse(name, default, lambda v: [p.strip() for p in v.split(",") if p.strip()], "a list")
+
+    def networks(self, name: str, *, default: list[str]) -> list:
+        """IP addresses and CIDR networks (``10.0.0.0/8,::1``), or ``none`` for an empty list."""
+
+        def parse(v: str) -> list:
+            if v.lower() == "none":
+                return []
+            return [ipaddress.ip_network(p.strip(), strict=False) for p in v.split(",") if p.strip()]
+
+        return self._parse(name, parse(",".join(default)), parse, "addresses or networks such as 10.0.0.0/8,::1")
 
     def request_rate(self, name: str, *, default: str) -> str:
         """A rate limit as django-ratelimit reads it: ``30/m`` (per second, minute, hour or day)."""

@@ -238,6 +238,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = cfg.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"  # client IP from kameng/clientip.py
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # allauth's own cache-backed limits (login failures, sign-ups, password-reset mails).
 ACCOUNT_RATE_LIMITS = {
@@ -302,6 +303,18 @@ SECURE_HSTS_PRELOAD = cfg.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The client's address (kameng/clientip.py): X-Forwarded-For is believed only as far as the hops that
+# appended it are these proxies (default: loopback and private networks, where a reverse proxy in
+# front of gunicorn or a container usually sits), or, with TRUSTED_PROXY_COUNT, exactly that many hops.
+TRUSTED_PROXIES = cfg.networks(
+    "TRUSTED_PROXIES",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+TRUSTED_PROXY_COUNT = cfg.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    cfg.problems.append("TRUSTED_PROXY_COUNT must be 0 (use TRUSTED_PROXIES) or the number of proxies")
+# django-ratelimit's key="ip" asks the same helper.
+RATELIMIT_IP_META_KEY = "kameng.clientip.ratelimit_key"
 if cfg.bool("BEHIND_PROXY", default=PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True

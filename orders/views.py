@@ -20,6 +20,7 @@ from openpyxl import Workbook
 from accounts import wallet
 from catalog.models import BuyerField, Product
 from kameng import xlsx
+from kameng.clientip import client_ip
 from kameng.templatetags.kameng import yuan
 from orders import access, cart, forms, pricing, selectors, services
 from orders.models import Order
@@ -27,10 +28,6 @@ from payments import providers
 from payments import views as payment_views
 
 CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the cart
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 # -- cart -----------------------------------------------------------------------------------------------
@@ -138,7 +135,7 @@ def checkout(request):
                 phone=data.get("phone", ""),
                 chosen_secret=data.get("query_secret", ""),
                 idempotency_key=data["idempotency_key"],
-                client_ip=_client_ip(request),
+                client_ip=client_ip(request),
                 language=get_language(),
                 skus={line.sku.pk: line.sku for line in lines},  # read just now by cart.lines
                 # Looked up above; no order had this key. (A replay of someone else's form finds

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from kameng.clientip import client_ip
 from orders import services as orders
 from payments import providers, services
 from payments.models import Notification, Payment, Refund
@@ -43,7 +44,7 @@ def _store(provider_name: str, request: HttpRequest) -> Notification:
             provider=provider_name,
             body=request.body.decode("utf-8", "replace"),
             headers=_raw_headers(request),
-            remote_addr=request.META.get("REMOTE_ADDR") or None,
+            remote_addr=client_ip(request),
         )
 
 
