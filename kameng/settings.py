@@ -303,7 +303,7 @@ SECURE_HSTS_PRELOAD = cfg.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# The client's address (kameng/clientip.py): X-Forwarded-For is believed only as far as the hops that
+# The client's address (kameng/clientip.py): the forwarded-for header is believed only as far as the hops that
 # appended it are these proxies (default: loopback and private networks, where a reverse proxy in
 # front of gunicorn or a container usually sits), or, with TRUSTED_PROXY_COUNT, exactly that many hops.
 TRUSTED_PROXIES = cfg.networks(

@@ -77,3 +77,20 @@ def test_rate_limits_and_allauth_ask_the_same_helper(proxies):
     assert clientip.client_ip(request) == "198.51.100.44"
     assert _get_ip(request) == "198.51.100.44"
     assert get_adapter().get_client_ip(request) == "198.51.100.44"
+
+
+def test_nothing_else_reads_the_peer_address_or_the_forwarded_header():
+    """The contract in DESIGN.md: one helper feeds every per-IP rule."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    apps = ["kameng", "accounts", "catalog", "orders", "payments", "marketing"]
+    offenders = [
+        str(path.relative_to(root))
+        for app in apps
+        for path in (root / app).rglob("*.py")
+        if "tests" not in path.parts
+        and path.name != "clientip.py"
+        and any(token in path.read_text() for token in ("REMOTE_ADDR", "X_FORWARDED_FOR", "X-Forwarded-For"))
+    ]
+    assert offenders == []
