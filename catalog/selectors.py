@@ -25,28 +25,8 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog.allocation import for_sale_parts, for_sale_q
 from catalog.models import CardCode, Category, Product, Sku
-
-
-def for_sale_parts(prefix: str = "", *, now=None) -> tuple[Q, Q]:
-    """The two kinds of codes that can be sold now: (available, reserved past their deadline).
-
-    Apart, each is served by its own partial index (``cardcode_available``,
-    ``cardcode_reserved_until``) and a scan of it can stop early; OR-ed together (:func:`for_sale_q`)
-    PostgreSQL has to gather every for-sale code first. ``prefix`` is the path from the queried
-    model to CardCode, e.g. ``"codes__"`` from Sku.
-    """
-    now = now or timezone.now()
-    return (
-        Q(**{f"{prefix}status": CardCode.Status.AVAILABLE}),
-        Q(**{f"{prefix}status": CardCode.Status.RESERVED, f"{prefix}reserved_until__lt": now}),
-    )
-
-
-def for_sale_q(prefix: str = "", *, now=None) -> Q:
-    """Q for codes that can be sold now: available, or reserved past their deadline."""
-    available, expired = for_sale_parts(prefix, now=now)
-    return available | expired
 
 
 def skus_with_stock(queryset: QuerySet[Sku] | None = None, *, now=None) -> QuerySet[Sku]:

@@ -49,7 +49,7 @@ from kameng import xlsx
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str, yuan_str_to_fen
 from kameng.tasks import enqueue_on_commit
-from orders import aftersales, services
+from orders import aftersales, locks, services
 from orders.models import AfterSalesRequest, Order, OrderEvent, OrderItem, OrderItemCode
 from payments import services as payments
 from payments.models import Refund
@@ -656,7 +656,7 @@ class OrderAdmin(OrderScopedAdmin):
 def _refund_order_in_full(*, order: Order, note: str, actor, route: str = Refund.Route.ORIGINAL) -> bool:
     """Operator refund: the order goes to ``refunding`` with the refund row, in one transaction."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = locks.lock_order(order.pk)
         refund = payments.refund_order_in_full(
             order_id=locked.pk, reason=Refund.Reason.OPERATOR, note=note, actor=actor, route=route
         )

@@ -29,7 +29,7 @@ The delivered code the buyer reports as bad was sold and has been seen: it can n
 Its CardCode becomes ``void`` (``voided_at`` set; ``times_sold`` and ``sold_at`` keep the record of
 the sale) and its OrderItemCode link becomes ``released`` — the order no longer hands it over, so
 the order page, downloads and e-mails show only the replacement. The replacement codes are taken
-exactly as checkout takes codes (:func:`orders.services._take_codes`: ``SELECT … FOR UPDATE SKIP
+exactly as checkout takes codes (:func:`orders.services.take_codes`: ``SELECT … FOR UPDATE SKIP
 LOCKED`` on codes for sale now), marked ``sold`` and linked ``delivered``. The event
 ``after_sales_codes_replaced`` keeps both sides by id (never the codes themselves).
 
@@ -41,7 +41,7 @@ Refunds
 never under the row locks). When the refund succeeds, orders.services.record_refund closes the
 order as ``refunded`` (all of it) or returns it to ``delivered`` with ``refunded_fen`` (part).
 
-Lock order (docs/ARCHITECTURE.md): Order → AfterSalesRequest → Payment → CardCode.
+Lock order (``orders/locks.py``): Order → AfterSalesRequest → Payment → CardCode.
 
 Evidence images are re-encoded with Pillow before they are stored (that drops EXIF data such as a
 phone's GPS position, and anything that is not pixels), shrunk to at most
@@ -60,7 +60,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -68,12 +68,11 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.roles import merchant_ids
-from catalog import codes
-from catalog.models import CardCode
+from catalog import allocation, codes
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
-from orders import services
+from orders import locks, services
 from orders.models import AfterSalesRequest, Order, OrderEvent, OrderItem, OrderItemCode
 from payments import services as payments
 from payments.models import Refund
@@ -176,7 +175,7 @@ def open_request(*, order: Order, reason: str, message: str, evidence=None, acto
         request.evidence.save(cleaned.name, cleaned, save=False)
     try:
         with transaction.atomic():
-            locked = Order.objects.select_for_update().get(pk=order.pk)
+            locked = locks.lock_order(order.pk)
             problem = eligibility_error(locked)
             if problem:
                 raise AfterSalesError(problem)
@@ -235,7 +234,7 @@ def _apply(request: AfterSalesRequest, values: dict) -> AfterSalesRequest:
 
 
 def _lock_order(request: AfterSalesRequest) -> Order:
-    return Order.objects.select_for_update().get(pk=request.order_id)
+    return locks.lock_order(request.order_id)
 
 
 def replace_codes(
@@ -271,7 +270,7 @@ def replace_codes(
         new_links = []
         for _sku_id, group in sorted(by_sku.items()):
             sku = group[0].item.sku
-            fresh = services._take_codes(sku=sku, quantity=len(group), now=now)
+            fresh = services.take_codes(sku=sku, quantity=len(group), now=now)
             if len(fresh) < len(group):
                 raise AfterSalesError(
                     _("Not enough codes of %(sku)s in stock to replace %(count)s (%(available)s available).")
@@ -286,10 +285,8 @@ def replace_codes(
         new_code_ids = [link.code_id for link in new_links]
         # The old links let go first: the partial unique constraint holds at every step.
         OrderItemCode.objects.filter(pk__in=[link.pk for link in links]).update(status=OrderItemCode.Status.RELEASED)
-        CardCode.objects.filter(pk__in=old_code_ids).update(status=CardCode.Status.VOID, voided_at=now)
-        CardCode.objects.filter(pk__in=new_code_ids).update(
-            status=CardCode.Status.SOLD, sold_at=now, reserved_until=None, times_sold=F("times_sold") + 1
-        )
+        allocation.void(code_ids=old_code_ids, now=now)
+        allocation.sell(code_ids=new_code_ids, now=now)
         OrderItemCode.objects.bulk_create(new_links)
         services.record_event(
             order, kind="after_sales_codes_replaced", actor=actor, note=note,
@@ -395,7 +392,7 @@ def _claim_email(request_id: int, kind: str) -> AfterSalesRequest | None:
         request = AfterSalesRequest.objects.filter(pk=request_id).first()
         if request is None:
             return None
-        order = Order.objects.select_for_update().get(pk=request.order_id)  # serialises the claim
+        order = locks.lock_order(request.order_id)  # serialises the claim
         request.refresh_from_db()
         if (kind == DECIDED) == (request.status == RequestStatus.OPEN):
             return None  # nothing decided yet / already decided: the merchant needs no reminder

@@ -8,10 +8,10 @@ The lifecycle (DESIGN.md):
           └──deadline / shopper cancels──▶ expired / cancelled   (a late payment still → paid)
 
 Every transition is :func:`transition`: one conditional UPDATE (``WHERE status IN (...)``) that
-reports whether it happened, plus an OrderEvent. Lock order (docs/ARCHITECTURE.md): Order →
-Payment → CardCode → OrderItemCode; no network call while rows are locked.
+reports whether it happened, plus an OrderEvent. Locks are taken through ``orders/locks.py``, in
+the order stated there; no network call while rows are locked.
 
-Codes are reserved at checkout with ``SELECT … FOR UPDATE SKIP LOCKED`` on codes that are for
+Codes are reserved at checkout (``catalog/allocation.py``: ``SELECT … FOR UPDATE SKIP LOCKED`` on codes that are for
 sale now — available, or reserved by an order whose deadline has passed (so expiry never depends
 on a worker having run). Delivery runs at most once per order: the order row is locked and must
 be ``paid``; the transition and a unique Fulfilment row make a second run a no-op.
@@ -34,12 +34,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Merchant
+from catalog import allocation
 from catalog.models import CardCode, Product, Sku
-from catalog.selectors import for_sale_parts, for_sale_q
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
-from orders import pricing
+from orders import locks, pricing
 from orders.models import Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
 
 logger = logging.getLogger(__name__)
@@ -216,25 +216,12 @@ def _check_lines(lines: list[CartLine], *, buyer, skus: dict[int, Sku] | None = 
     return sorted(checked, key=lambda pair: pair[0].pk)  # lock order: codes by SKU, then pk
 
 
-def _take_codes(*, sku: Sku, quantity: int, now) -> list[int]:
-    """Lock up to ``quantity`` codes of ``sku`` that are for sale now (skipping rows other
-    transactions hold) and free them from any expired reservation. Returns their ids.
-
-    Two index scans that each stop after the rows they take (plus the ones other checkouts hold),
-    so the cost does not grow with the SKU's stock — where one query with ``for_sale_q``'s OR made
-    PostgreSQL gather every for-sale code and sort them (25 ms a checkout with 100,000 codes):
-    first reservations past their deadline, longest expired first (partial index
-    ``cardcode_reserved_until``), then available codes, lowest id first (partial index
-    ``cardcode_available``). In that order, a code the expiry sweep releases between the two
-    statements is still found by the second one."""
-    available, expired = for_sale_parts(now=now)
-    locked = CardCode.objects.select_for_update(skip_locked=True).filter(sku=sku).values_list("pk", flat=True)
-    ids = list(locked.filter(expired).order_by("reserved_until")[:quantity])
-    if len(ids) < quantity:
-        ids += locked.filter(available).order_by("pk")[: quantity - len(ids)]
+def take_codes(*, sku: Sku, quantity: int, now) -> list[int]:
+    """Lock up to ``quantity`` codes of ``sku`` that are for sale now (``catalog.allocation.take``)
+    and free them from any expired reservation: the old holder's link lets go first, which keeps the
+    partial unique constraint (a code held once) satisfied. Returns their ids."""
+    ids = allocation.take(sku=sku, quantity=quantity, now=now)
     if ids:
-        # Taking over an expired reservation: the old holder's link lets go first, which keeps
-        # the partial unique constraint (a code held once) satisfied.
         OrderItemCode.objects.filter(code_id__in=ids, status=OrderItemCode.Status.RESERVED).update(
             status=OrderItemCode.Status.RELEASED
         )
@@ -323,15 +310,13 @@ def place_order(
                     continue
                 if sku.reusable_code:
                     # Handed out without being used up: nothing to reserve, but there must be one.
-                    if not CardCode.objects.filter(for_sale_q(now=now), sku=sku).exists():
+                    if not allocation.has_for_sale(sku=sku, now=now):
                         raise OutOfStock(sku, 0)
                     continue
-                ids = _take_codes(sku=sku, quantity=line.quantity, now=now)
+                ids = take_codes(sku=sku, quantity=line.quantity, now=now)
                 if len(ids) < line.quantity:
                     raise OutOfStock(sku, len(ids))
-                CardCode.objects.filter(pk__in=ids).update(
-                    status=CardCode.Status.RESERVED, reserved_until=order.reserved_until
-                )
+                allocation.reserve(code_ids=ids, until=order.reserved_until)
                 links += [OrderItemCode(item=item, code_id=code_id) for code_id in ids]
             OrderItemCode.objects.bulk_create(links)
             OrderEvent.objects.create(
@@ -411,7 +396,7 @@ def _deliver_top_up(order: Order, now) -> str:
 def cancel_order(*, order: Order, actor=None) -> bool:
     """The shopper gives up an unpaid order: codes go back to stock at once."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = locks.lock_order(order.pk)
         if not transition(
             locked, source=[Status.PENDING_PAYMENT], target=Status.CANCELLED, kind="cancelled", actor=actor,
             closed_at=timezone.now(),
@@ -431,23 +416,17 @@ def _release_reserved_codes(order: Order) -> int:
     )
     if not code_ids:
         return 0
-    locked = list(
-        CardCode.objects.select_for_update()
-        .filter(pk__in=code_ids, status=CardCode.Status.RESERVED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    locked = allocation.lock(code_ids=code_ids, status=CardCode.Status.RESERVED)
     # Re-read under the code locks: a code another checkout took over is no longer ours.
     ours = list(
         OrderItemCode.objects.filter(
             item__order=order, status=OrderItemCode.Status.RESERVED, code_id__in=locked
         ).values_list("code_id", flat=True)
     )
-    CardCode.objects.filter(pk__in=ours).update(status=CardCode.Status.AVAILABLE, reserved_until=None)
+    allocation.release(code_ids=ours)
     OrderItemCode.objects.filter(item__order=order, status=OrderItemCode.Status.RESERVED).update(
         status=OrderItemCode.Status.RELEASED
     )
-    send_stock_changed(sku_ids=CardCode.objects.filter(pk__in=ours).values_list("sku_id", flat=True))
     return len(ours)
 
 
@@ -502,7 +481,7 @@ def deliver_order(*, order_id: int) -> str:
     """Hand over the codes of a paid order — at most once, however often it is called."""
     now = timezone.now()
     with transaction.atomic():
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        order = locks.lock_order_if_any(order_id)
         if order is None or order.status != Status.PAID:
             return DeliveryOutcome.SKIPPED
         if order.kind == Order.Kind.TOP_UP:
@@ -517,7 +496,7 @@ def deliver_order(*, order_id: int) -> str:
                 "code_id", flat=True
             )
         )
-        list(CardCode.objects.select_for_update().filter(pk__in=held_ids).order_by("pk").values_list("pk", flat=True))
+        allocation.lock(code_ids=held_ids)
         still_held: dict[int, list[int]] = {}
         for item_id, code_id in OrderItemCode.objects.filter(
             item__order=order, status=OrderItemCode.Status.RESERVED
@@ -529,12 +508,7 @@ def deliver_order(*, order_id: int) -> str:
         for item in sorted(automatic, key=lambda i: i.sku_id):
             missing = item.quantity - len(still_held.get(item.pk, []))
             if item.reusable_code:
-                code_id = (
-                    CardCode.objects.filter(for_sale_q(now=now), sku_id=item.sku_id)
-                    .order_by("pk")
-                    .values_list("pk", flat=True)
-                    .first()
-                )
+                code_id = allocation.first_for_sale(sku=item.sku_id, now=now)
                 if code_id is None:
                     return _cannot_deliver(order, item)
                 new_links += [
@@ -543,7 +517,7 @@ def deliver_order(*, order_id: int) -> str:
                 ]
                 continue
             if missing > 0:
-                ids = _take_codes(sku=item.sku, quantity=missing, now=now)
+                ids = take_codes(sku=item.sku, quantity=missing, now=now)
                 if len(ids) < missing:
                     return _cannot_deliver(order, item)
                 reallocated += len(ids)
@@ -561,11 +535,9 @@ def deliver_order(*, order_id: int) -> str:
                 item__order=order, status=OrderItemCode.Status.DELIVERED, reusable=False
             ).values_list("code_id", flat=True)
         )
-        CardCode.objects.filter(pk__in=single_use).update(
-            status=CardCode.Status.SOLD, sold_at=now, reserved_until=None, times_sold=F("times_sold") + 1
-        )
+        allocation.sell(code_ids=single_use, now=now)
         for link in (link for link in new_links if link.reusable):
-            CardCode.objects.filter(pk=link.code_id).update(sold_at=now, times_sold=F("times_sold") + 1)
+            allocation.sell_reusable(code_id=link.code_id, now=now)
         Fulfilment.objects.create(
             order=order, delivered_codes=len(single_use) + sum(link.reusable for link in new_links),
             reallocated_codes=reallocated,
@@ -616,7 +588,7 @@ def _cannot_deliver(order: Order, item: OrderItem) -> str:
 def complete_manual_delivery(*, order: Order, results: dict[int, str], actor) -> bool:
     """The merchant reports the manual items done (results by order item id): processing → delivered."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = locks.lock_order(order.pk)
         if locked.status != Status.PROCESSING:
             return False
         for item in locked.items.exclude(delivery_mode=Product.DeliveryMode.AUTOMATIC):
@@ -639,7 +611,7 @@ def complete_manual_delivery(*, order: Order, results: dict[int, str], actor) ->
 def record_refund(*, order_id: int, amount_fen: int, note: str = "") -> None:
     """Money went back to the buyer: count it, and close the order when all of it did."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = locks.lock_order(order_id)
         Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") + amount_fen)
         order.refresh_from_db(fields=["refunded_fen"])
         record_event(order, kind="refunded", note=note, data={"amount_fen": amount_fen})
@@ -676,10 +648,9 @@ def expire_overdue_orders(*, batch_size: int = 500) -> int:
     expired = 0
     while True:
         with transaction.atomic():
-            batch = list(
-                Order.objects.select_for_update(skip_locked=True)
-                .filter(status=Status.PENDING_PAYMENT, reserved_until__lte=timezone.now())
-                .order_by("pk")[:batch_size]
+            batch = locks.lock_free_orders(
+                Order.objects.filter(status=Status.PENDING_PAYMENT, reserved_until__lte=timezone.now()),
+                limit=batch_size,
             )
             for order in batch:
                 if transition(

@@ -30,9 +30,10 @@ from django.utils.translation import gettext
 
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
+from orders import locks as orders_locks
 from orders import services as orders
 from orders.models import Fulfilment, Order
-from payments import providers
+from payments import locks, providers
 from payments.models import Payment, Refund, Settlement
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,7 @@ def confirm_payment(*, out_trade_no: str, amount_fen: int, gateway_trade_no: str
         logger.warning("payment confirmation for unknown trade %s (%s)", out_trade_no, provider)
         return Confirmation.UNKNOWN
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=found["order_id"])
-        payment = Payment.objects.select_for_update().get(pk=found["pk"])
+        order, payment = locks.lock_order_and_payment(order_id=found["order_id"], payment_id=found["pk"])
         if payment.status == Payment.Status.PAID:
             return Confirmation.REPEATED
         if amount_fen != payment.amount_fen:
@@ -146,8 +146,7 @@ def pay_from_wallet(*, payment: Payment, user) -> str:
     from accounts import wallet
 
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        order, payment = locks.lock_order_and_payment(order_id=payment.order_id, payment_id=payment.pk)
         if order.kind != Order.Kind.GOODS:
             raise WalletPaymentRefused(gettext("A top-up is paid through a payment gateway, not from the wallet."))
         if user is None or not user.is_authenticated or order.buyer_id != user.pk:
@@ -218,8 +217,7 @@ def request_refund(
     *, payment: Payment, amount_fen: int, reason: str, note: str = "", actor=None, route: str = Refund.Route.ORIGINAL
 ) -> Refund:
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        order, payment = locks.lock_order_and_payment(order_id=payment.order_id, payment_id=payment.pk)
         if payment.status != Payment.Status.PAID:
             raise PaymentError("only a completed payment can be refunded")
         return _create_refund(
@@ -237,11 +235,11 @@ def refund_order_in_full(
 ) -> Refund | None:
     """Refund what is left of an order's payment — once per reason, however often it is called."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = orders_locks.lock_order(order_id)
         payment = paying_payment(order)
         if payment is None:
             return None
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        payment = locks.lock_payment(payment.pk)
         if payment.refunds.filter(reason=reason).exclude(status=Refund.Status.FAILED).exists():
             return None
         amount = refundable_fen(payment)
@@ -310,8 +308,7 @@ def _claim_refund(refund_id: int) -> str:
     time per order: one waits (stays ``requested``) while another of the same order is processing,
     and is queued again when that one is final (``record_refund_result``) or by reconciliation."""
     with transaction.atomic():
-        order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
-        Order.objects.select_for_update().get(pk=order_id)  # serialises claims of one order's refunds
+        order_id = locks.lock_order_of_refund(refund_id).pk  # serialises claims of one order's refunds
         paid_out = Settlement.objects.filter(order_id=order_id, status=Settlement.Status.SETTLED).exists()
         busy = Refund.objects.filter(order_id=order_id, status=Refund.Status.PROCESSING).exclude(pk=refund_id)
         if paid_out and busy.exists():
@@ -351,8 +348,8 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
     """The gateway's final answer on a refund (from execute, a notification or reconciliation)."""
     with transaction.atomic():
         refund = Refund.objects.select_related("payment").get(pk=refund_id)
-        order = Order.objects.select_for_update().get(pk=refund.order_id)
-        Payment.objects.select_for_update().filter(pk=refund.payment_id).first()
+        order = orders_locks.lock_order(refund.order_id)
+        locks.lock_payment(refund.payment_id)
         final = Refund.Status.SUCCEEDED if succeeded else Refund.Status.FAILED
         changed = Refund.objects.filter(
             Q(status=Refund.Status.PROCESSING) | Q(status=Refund.Status.REQUESTED), pk=refund.pk
@@ -395,8 +392,8 @@ def refund_duplicate_payments(*, order_id: int) -> list[Refund]:
     of times. A duplicate whose refunds failed is tried again, up to a limit.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        paid = list(Payment.objects.select_for_update().filter(order=order, status=Payment.Status.PAID).order_by("pk"))
+        order = orders_locks.lock_order(order_id)
+        paid = locks.lock_paid_payments(order)
         if len(paid) < 2:
             return []
         keeper = min(paid, key=lambda payment: (payment.paid_at or timezone.now(), payment.pk))

@@ -38,8 +38,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from kameng.money import round_half_up
+from orders import locks as orders_locks
 from orders.models import Order, OrderItem
-from payments import ledger, providers
+from payments import ledger, locks, providers
 from payments.models import LedgerEntry, Payment, Refund, Settlement
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def post_paid_payments(*, limit: int = 500) -> int:
         Payment.objects.filter(status=Payment.Status.PAID).exclude(posted).values_list("pk", "order_id")[:limit]
     ):
         with transaction.atomic():
-            Order.objects.select_for_update().get(pk=order_id)
+            orders_locks.lock_order(order_id)
             post_payment(Payment.objects.get(pk=payment_id))
             done += 1
     return done
@@ -209,7 +210,7 @@ def post_top_ups(*, limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     ):
         with transaction.atomic():
-            order = Order.objects.select_for_update().get(pk=order_id)
+            order = orders_locks.lock_order(order_id)
             for payment in order.payments.filter(status=Payment.Status.PAID):
                 post_payment(payment)
             ledger.post(
@@ -235,7 +236,7 @@ def create_due_settlements(*, limit: int = 500) -> int:
     created = 0
     for order_id in ids:
         with transaction.atomic():
-            order = Order.objects.select_for_update().get(pk=order_id)
+            order = orders_locks.lock_order(order_id)
             if not order.settlements.exists():
                 created += len(ensure_settlements(order))
     return created
@@ -263,7 +264,7 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
         return
     if LedgerEntry.objects.filter(account=ledger.REFUND, kind="refund", reference=refund.out_refund_no).exists():
         return
-    locked = list(Settlement.objects.select_for_update().filter(order=order).order_by("merchant_id"))
+    locked = locks.lock_settlements(order)
     total = sum(s.gross_fen for s in locked)
     before = sum(s.reversed_fee_fen + s.reversed_merchant_fen for s in locked)
     targets = reversal_targets(
@@ -360,9 +361,7 @@ def release_frozen() -> int:
 
 def _claim(settlement_id: int) -> Settlement | None:
     with transaction.atomic():
-        order_id = Settlement.objects.values_list("order_id", flat=True).get(pk=settlement_id)
-        Order.objects.select_for_update().get(pk=order_id)
-        settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+        _order, settlement = locks.lock_order_and_settlement(settlement_id)
         if not Settlement.objects.filter(_due(), pk=settlement_id).exists():
             return None  # someone else claimed or finished it
         if settlement.status != Settlement.Status.SETTLING and settlement.remaining_merchant_fen <= 0:
@@ -414,9 +413,7 @@ def settle(*, settlement_id: int) -> str:
 
 def record_settled(*, settlement_id: int) -> str:
     with transaction.atomic():
-        order_id = Settlement.objects.values_list("order_id", flat=True).get(pk=settlement_id)
-        order = Order.objects.select_for_update().get(pk=order_id)
-        settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+        order, settlement = locks.lock_order_and_settlement(settlement_id)
         if settlement.status == Settlement.Status.SETTLED:
             return "repeated"
         pending_account = ledger.merchant_pending(settlement.merchant_id)

@@ -45,7 +45,7 @@ def test_taking_codes_walks_the_partial_indexes_in_order(demo_shop):
     sku = make_sku(demo_shop.products["steam-wallet"], codes_count=30)
     with transaction.atomic():
         with CaptureQueriesContext(connection) as queries:
-            taken = services._take_codes(sku=sku, quantity=3, now=timezone.now())
+            taken = services.take_codes(sku=sku, quantity=3, now=timezone.now())
         assert len(taken) == 3
         expired_sql, available_sql = captured(queries, "FOR UPDATE SKIP LOCKED")
         expired_plan, available_plan = plan(expired_sql), plan(available_sql)

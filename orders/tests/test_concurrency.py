@@ -114,7 +114,7 @@ def test_negative_control_without_row_locks_the_database_constraint_catches_the_
 def test_with_skip_locked_the_interleaved_transactions_take_different_codes(demo_shop):
     sku = make_sku(demo_shop.products["steam-wallet"], codes_count=5)
     now = timezone.now()
-    results = _interleaved_reservations(sku, lambda: services._take_codes(sku=sku, quantity=1, now=now))
+    results = _interleaved_reservations(sku, lambda: services.take_codes(sku=sku, quantity=1, now=now))
     assert all(isinstance(r, int) for r in results), results
     assert results[0] != results[1]
 
