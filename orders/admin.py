@@ -667,6 +667,7 @@ def _refund_order_in_full(*, order: Order, note: str, actor, route: str = Refund
             source=[Order.Status.PAID, Order.Status.PROCESSING, Order.Status.DELIVERED],
             target=Order.Status.REFUNDING,
             kind="operator_refund",
+            refunding_reason=Order.RefundingReason.OPERATOR,
             actor=actor,
             note=note,
             data={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen},

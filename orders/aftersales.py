@@ -337,6 +337,7 @@ def refund(*, request: AfterSalesRequest, amount_fen: int | None = None, actor, 
         if not services.transition(
             order, source=[Order.Status.DELIVERED], target=Order.Status.REFUNDING, kind="after_sales_refund",
             actor=actor, note=note, data={"request_id": request.pk, "amount_fen": amount},
+            refunding_reason=Order.RefundingReason.AFTER_SALES,
         ):  # fmt: skip
             raise AfterSalesError(_("Only a delivered order can be refunded here."))
         try:

@@ -6,8 +6,8 @@ Order ─┬─ OrderItem (one SKU, a price snapshot, buyer inputs) ── Order
        ├─ Fulfilment (exists once the order was delivered: delivery happens at most once)
        └─ AfterSalesRequest
 
-States follow DESIGN.md's table (see :class:`Order.Status`); every transition is a conditional
-UPDATE made by orders/services.py that reports whether it happened.
+States follow DESIGN.md's table: :data:`TRANSITIONS` holds every allowed move, and
+``orders.services.transition`` — the one conditional UPDATE that changes a status — refuses any other.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Merchant
 from catalog.models import CardCode, Sku
@@ -36,6 +37,14 @@ class Order(models.Model):
     class Kind(models.TextChoices):
         GOODS = "goods", _("goods")
         TOP_UP = "top_up", _("wallet top-up")
+
+    class RefundingReason(models.TextChoices):
+        """Why an order is (or was last) ``refunding``: the stranded-refund sweep looks for
+        ``out_of_stock`` orders whose refund never started."""
+
+        OUT_OF_STOCK = "out_of_stock", _("could not deliver")
+        AFTER_SALES = "after_sales", _("after-sales")
+        OPERATOR = "operator", _("operator")
 
     number = models.CharField(_("order number"), max_length=24, unique=True)
     # A top-up order has no items: paying it credits the buyer's wallet (accounts/wallet.py).
@@ -63,6 +72,11 @@ class Order(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     codes_first_viewed_at = models.DateTimeField(_("codes first viewed"), null=True, blank=True)
     delivery_email_sent_at = models.DateTimeField(_("delivery e-mail sent"), null=True, blank=True)
+    # Set by every transition (orders.services.transition); sweeps ask "in this state since when".
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True, editable=False)
+    refunding_reason = models.CharField(
+        _("refund cause"), max_length=16, choices=RefundingReason.choices, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("order")
@@ -160,11 +174,61 @@ class OrderItemCode(models.Model):
         return f"{self.item_id}:{self.code_id} {self.status}"
 
 
+Status = Order.Status
+
+# The order lifecycle as data: from each status, the statuses an order may move to. A late payment
+# revives an expired or cancelled order; a partial refund (or a refused after-sales refund) returns a
+# refunding order to delivered.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING_PAYMENT: frozenset({Status.PAID, Status.EXPIRED, Status.CANCELLED}),
+    Status.EXPIRED: frozenset({Status.PAID}),
+    Status.CANCELLED: frozenset({Status.PAID}),
+    Status.PAID: frozenset({Status.DELIVERED, Status.PROCESSING, Status.REFUNDING, Status.REFUNDED}),
+    Status.PROCESSING: frozenset({Status.DELIVERED, Status.REFUNDING, Status.REFUNDED}),
+    Status.DELIVERED: frozenset({Status.REFUNDING, Status.REFUNDED}),
+    Status.REFUNDING: frozenset({Status.DELIVERED, Status.REFUNDED}),
+    Status.REFUNDED: frozenset(),
+}
+
+
 class OrderEvent(models.Model):
+    class Kind(models.TextChoices):
+        """What happened to an order. Transitions and plain records alike; the admin shows the label."""
+
+        PLACED = "placed", pgettext_lazy("order event", "placed")
+        PAID = "paid", _("paid")
+        PAID_LATE = "paid_late", _("paid after the deadline")
+        CANCELLED = "cancelled", _("cancelled by the buyer")
+        EXPIRED = "expired", _("expired unpaid")
+        PAYMENT_AMOUNT_MISMATCH = "payment_amount_mismatch", _("payment of a wrong amount")
+        PAYMENT_AFTER_PAID = "payment_after_paid", _("payment after it was paid")
+        DUPLICATE_PAYMENT = "duplicate_payment", _("duplicate payment")
+        DUPLICATE_PAYMENT_REFUNDED = "duplicate_payment_refunded", _("duplicate payment refunded")
+        DELIVERED = "delivered", _("delivered")
+        AWAITING_MERCHANT = "awaiting_merchant", _("waiting for the merchant")
+        WALLET_CREDITED = "wallet_credited", _("wallet credited")
+        CODES_REALLOCATED = "codes_reallocated", _("codes taken anew")
+        CODES_VIEWED = "codes_viewed", pgettext_lazy("order event", "codes first viewed")
+        DELIVERY_FAILED = "delivery_failed", _("could not deliver")
+        DELIVERY_EMAIL_RESENT = "delivery_email_resent", _("delivery e-mail sent again")
+        REFUND_REQUESTED = "refund_requested", _("refund requested")
+        REFUND_FAILED = "refund_failed", _("refund failed")
+        REFUND_FAILED_REVERTED = "refund_failed_reverted", _("refund failed, delivered again")
+        REFUNDED = "refunded", _("money refunded")
+        PARTIALLY_REFUNDED = "partially_refunded", _("partly refunded")
+        CLOSED_REFUNDED = "closed_refunded", _("closed, all refunded")
+        OPERATOR_REFUND = "operator_refund", _("refund by an operator")
+        AFTER_SALES_OPENED = "after_sales_opened", _("after-sales request opened")
+        AFTER_SALES_CODES_REPLACED = "after_sales_codes_replaced", _("codes replaced (after-sales)")
+        AFTER_SALES_REFUND = "after_sales_refund", _("refund (after-sales)")
+        AFTER_SALES_REJECTED = "after_sales_rejected", _("after-sales request rejected")
+        AFTER_SALES_OPENED_EMAIL = "after_sales_opened_email", _("after-sales e-mail to merchants")
+        AFTER_SALES_DECIDED_EMAIL = "after_sales_decided_email", _("after-sales e-mail to the buyer")
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
-    kind = models.CharField(_("event"), max_length=32)
+    kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     note = models.TextField(_("note"), blank=True)
     data = models.JSONField(default=dict, blank=True)

@@ -25,6 +25,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -40,7 +41,7 @@ from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
 from orders import locks, pricing
-from orders.models import Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
+from orders.models import TRANSITIONS, Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
 
 logger = logging.getLogger(__name__)
 Status = Order.Status
@@ -102,8 +103,16 @@ def transition(
 ) -> bool:
     """Move ``order`` to ``target`` if it is in one of ``source`` states; record an OrderEvent.
 
-    Returns whether the UPDATE changed the row. ``order`` is refreshed in memory when it did.
+    Every move must be in the lifecycle table (``orders.models.TRANSITIONS``): asking for another is
+    a programming error and raises before touching the row. Returns whether the UPDATE changed the
+    row. ``order`` is refreshed in memory when it did.
     """
+    illegal = [state for state in source if target not in TRANSITIONS[state]]
+    if illegal:
+        raise ValueError(f"an order cannot go from {', '.join(illegal)} to {target}")
+    if target == Status.REFUNDING and not fields.get("refunding_reason"):
+        raise ValueError("an order goes to refunding with a refunding_reason")
+    fields.setdefault("status_changed_at", timezone.now())
     changed = Order.objects.filter(pk=order.pk, status__in=source).update(status=target, **fields)
     if changed:
         previous = order.status
@@ -433,7 +442,7 @@ def _release_reserved_codes(order: Order) -> int:
 # -- payment ---------------------------------------------------------------------------------------------
 
 
-class PaidOutcome:
+class PaidOutcome(StrEnum):
     CONFIRMED = "confirmed"  # the order is now paid; delivery queued
     LATE = "late"  # paid after expiry/cancel: delivered if stock allows, else refunded
     ALREADY_PAID = "already_paid"  # another payment paid it first: this one is a duplicate
@@ -470,7 +479,7 @@ def confirm_paid(*, order: Order, amount_fen: int, payment_ref: str, actor=None)
 # -- delivery --------------------------------------------------------------------------------------------
 
 
-class DeliveryOutcome:
+class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     PROCESSING = "processing"  # manual items wait for the merchant
     REFUNDING = "refunding"  # not enough stock after a late payment
@@ -576,6 +585,7 @@ def _cannot_deliver(order: Order, item: OrderItem) -> str:
         kind="delivery_failed",
         note=f"out of stock: {item.product_title} · {item.sku_label}",
         data={"sku_id": item.sku_id},
+        refunding_reason=Order.RefundingReason.OUT_OF_STOCK,
     )
     from payments.tasks import refund_order_in_full
 

@@ -79,7 +79,7 @@ def _close_locally(payment: Payment) -> bool:
 def _confirm_from_query(payment: Payment, result: providers.TradeQuery) -> str:
     if result.amount_fen is None:
         logger.error("gateway reports %s paid without an amount; left for operators", payment.out_trade_no)
-        return "no_amount"
+        return services.Confirmation.NO_AMOUNT
     return services.confirm_payment(
         out_trade_no=payment.out_trade_no, amount_fen=result.amount_fen,
         gateway_trade_no=result.gateway_trade_no, provider=payment.provider,

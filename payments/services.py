@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -80,13 +81,26 @@ def start_payment(
     return payment, result
 
 
-class Confirmation:
+class Confirmation(StrEnum):
     CONFIRMED = "confirmed"
     LATE = "late"
     REPEATED = "repeated"  # this payment was already confirmed: nothing to do, answer success
     DUPLICATE = "duplicate"  # another payment already paid the order: this one is refunded
     AMOUNT_MISMATCH = "amount_mismatch"
     UNKNOWN = "unknown"
+    NO_AMOUNT = "no_amount"  # (reconciliation) the gateway says paid but gives no amount: operators look
+
+
+class RefundStep(StrEnum):
+    """What one call of the refund services did."""
+
+    CLAIMED = "claimed"  # this call sends the refund
+    SKIPPED = "skipped"  # not requested any more (another call has it, or it is final)
+    WAITING = "waiting"  # another refund of the paid-out order runs first
+    PENDING = "pending"  # the gateway accepted it or cannot tell yet: reconciliation asks
+    REPEATED = "repeated"  # its final answer was already recorded
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 def confirm_payment(*, out_trade_no: str, amount_fen: int, gateway_trade_no: str, provider: str) -> str:
@@ -265,13 +279,15 @@ def refund_stranded_orders(*, older_than_seconds: int = 300) -> int:
     )
     failed = Refund.objects.filter(order=OuterRef("pk"), status=Refund.Status.FAILED)
     stranded = (
-        Order.objects.filter(status=Order.Status.REFUNDING)
+        Order.objects.filter(
+            status=Order.Status.REFUNDING,
+            refunding_reason=Order.RefundingReason.OUT_OF_STOCK,
+            status_changed_at__lt=cutoff,
+        )
         .exclude(Exists(active))
-        .filter(events__kind="delivery_failed", events__created_at__lt=cutoff)
         .annotate(failures=Subquery(failed.values("order").annotate(n=Count("pk")).values("n")))
         .filter(Q(failures__isnull=True) | Q(failures__lt=MAX_STRANDED_REFUND_ATTEMPTS))
-        .values_list("pk", flat=True)
-        .distinct()[:200]
+        .values_list("pk", flat=True)[:200]
     )
     requested = 0
     for order_id in list(stranded):
@@ -312,17 +328,17 @@ def _claim_refund(refund_id: int) -> str:
         paid_out = Settlement.objects.filter(order_id=order_id, status=Settlement.Status.SETTLED).exists()
         busy = Refund.objects.filter(order_id=order_id, status=Refund.Status.PROCESSING).exclude(pk=refund_id)
         if paid_out and busy.exists():
-            return "waiting"
+            return RefundStep.WAITING
         claimed = Refund.objects.filter(pk=refund_id, status=Refund.Status.REQUESTED).update(
             status=Refund.Status.PROCESSING
         )
-    return "claimed" if claimed else "skipped"
+    return RefundStep.CLAIMED if claimed else RefundStep.SKIPPED
 
 
 def execute_refund(*, refund_id: int) -> str:
     """Send a requested refund to its gateway, then record the answer."""
     claim = _claim_refund(refund_id)
-    if claim != "claimed":
+    if claim != RefundStep.CLAIMED:
         return claim
     refund = Refund.objects.select_related("payment", "order").get(pk=refund_id)
     try:
@@ -337,7 +353,7 @@ def execute_refund(*, refund_id: int) -> str:
             gateway_refund_no=result.gateway_refund_no or refund.gateway_refund_no,
             next_query_at=timezone.now() + timedelta(seconds=60),
         )
-        return "pending"
+        return RefundStep.PENDING
     return record_refund_result(
         refund_id=refund.pk, succeeded=result.succeeded, gateway_refund_no=result.gateway_refund_no,
         failure=result.failure,
@@ -355,7 +371,7 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
             Q(status=Refund.Status.PROCESSING) | Q(status=Refund.Status.REQUESTED), pk=refund.pk
         ).update(status=final, gateway_refund_no=gateway_refund_no, failure=failure, finished_at=timezone.now())
         if not changed:
-            return "repeated"
+            return RefundStep.REPEATED
         from payments.tasks import execute_refund as execute
 
         for waiting in Refund.objects.filter(order=order, status=Refund.Status.REQUESTED).exclude(pk=refund.pk):
@@ -368,7 +384,7 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
                 orders.transition(
                     order, source=[Order.Status.REFUNDING], target=Order.Status.DELIVERED, kind="refund_failed_reverted"
                 )
-            return "failed"
+            return RefundStep.FAILED
         Payment.objects.filter(pk=refund.payment_id).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
         from payments.settlement import reverse_for_refund
 
@@ -377,7 +393,7 @@ def record_refund_result(*, refund_id: int, succeeded: bool, gateway_refund_no: 
             orders.record_refund(order_id=order.pk, amount_fen=refund.amount_fen, note=refund.get_reason_display())
         else:
             orders.record_event(order, kind="duplicate_payment_refunded", data={"out_refund_no": refund.out_refund_no})
-    return "succeeded"
+    return RefundStep.SUCCEEDED
 
 
 # -- duplicate payments ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -393,11 +394,19 @@ def receivers(settlement: Settlement) -> list[dict]:
     ]
 
 
-def settle(*, settlement_id: int) -> str:
+class SettleOutcome(StrEnum):
+    SKIPPED = "skipped"  # not due any more (another worker claimed or finished it)
+    SETTLED = "settled"
+    REPEATED = "repeated"  # already recorded as paid out
+    RETRY = "retry"  # refused or unreachable: tried again later, with back-off
+    FAILED = "failed"  # refused too often: operators are alerted
+
+
+def settle(*, settlement_id: int) -> SettleOutcome:
     """Pay out one due settlement; safe to call concurrently (one claim wins)."""
     settlement = _claim(settlement_id)
     if settlement is None:
-        return "skipped"
+        return SettleOutcome.SKIPPED
     settlement = Settlement.objects.select_related("payment", "order", "merchant").get(pk=settlement.pk)
     try:
         answer = providers.get(settlement.provider).split(
@@ -405,17 +414,24 @@ def settle(*, settlement_id: int) -> str:
         )  # no transaction open here
     except providers.ProviderError as exc:
         return _record_failure(settlement, str(exc))
-    outcome = record_settled(settlement_id=settlement.pk)
-    state = "processing" if (answer or {}).get("state") == "PROCESSING" else "finished"
-    Settlement.objects.filter(pk=settlement.pk, gateway_state="").update(gateway_state=state)
-    return outcome
+    state = (
+        providers.SplitState.PROCESSING
+        if (answer or {}).get("state") == "PROCESSING"
+        else providers.SplitState.FINISHED
+    )
+    return record_settled(settlement_id=settlement.pk, gateway_state=state)
 
 
-def record_settled(*, settlement_id: int) -> str:
+def record_settled(*, settlement_id: int, gateway_state: str = "") -> SettleOutcome:
+    """The gateway accepted the split: the merchant's share moves from pending to settled in the
+    ledger and the settlement is ``settled`` — with what the gateway said of it (``gateway_state``)
+    in the same transaction, so a split still ``processing`` is always found by reconcile_splits."""
     with transaction.atomic():
         order, settlement = locks.lock_order_and_settlement(settlement_id)
+        if gateway_state:
+            Settlement.objects.filter(pk=settlement.pk, gateway_state="").update(gateway_state=gateway_state)
         if settlement.status == Settlement.Status.SETTLED:
-            return "repeated"
+            return SettleOutcome.REPEATED
         pending_account = ledger.merchant_pending(settlement.merchant_id)
         moved = min(settlement.split_fen, max(ledger.balance(pending_account, order=order), 0))
         ledger.post(
@@ -433,7 +449,7 @@ def record_settled(*, settlement_id: int) -> str:
         Settlement.objects.filter(pk=settlement.pk).update(
             status=Settlement.Status.SETTLED, settled_at=timezone.now(), next_attempt_at=None, failure=""
         )
-    return "settled"
+    return SettleOutcome.SETTLED
 
 
 def _record_failure(settlement: Settlement, failure: str) -> str:
@@ -442,12 +458,12 @@ def _record_failure(settlement: Settlement, failure: str) -> str:
             status=Settlement.Status.FAILED, failure=failure, next_attempt_at=None
         )
         _alert_operators(settlement, failure)
-        return "failed"
+        return SettleOutcome.FAILED
     delay = timedelta(minutes=min(2**settlement.attempts, 360))
     Settlement.objects.filter(pk=settlement.pk, status=Settlement.Status.SETTLING).update(
         status=Settlement.Status.PENDING, failure=failure, next_attempt_at=timezone.now() + delay
     )
-    return "retry"
+    return SettleOutcome.RETRY
 
 
 def _alert_operators(settlement: Settlement, failure: str) -> None:
@@ -471,7 +487,8 @@ def reconcile_splits(*, limit: int = 200) -> dict:
     are alerted to pay or re-split by hand. Unknown answers are asked again next time.
     """
     counts = {"finished": 0, "closed": 0, "open": 0, "errors": 0}
-    for settlement in Settlement.objects.filter(gateway_state="processing").select_related("payment", "order")[:limit]:
+    processing = Settlement.objects.filter(gateway_state=providers.SplitState.PROCESSING)
+    for settlement in processing.select_related("payment", "order")[:limit]:
         provider = providers.get(settlement.provider)
         try:
             state = provider.split_state(payment=settlement.payment, out_request_no=settlement.out_request_no)
@@ -479,12 +496,14 @@ def reconcile_splits(*, limit: int = 200) -> dict:
             logger.warning("split %s could not be queried: %s", settlement.out_request_no, exc)
             counts["errors"] += 1
             continue
-        if state not in ("finished", "closed"):
+        if state not in (providers.SplitState.FINISHED, providers.SplitState.CLOSED):
             counts["open"] += 1
             continue
-        if Settlement.objects.filter(pk=settlement.pk, gateway_state="processing").update(gateway_state=state):
+        if Settlement.objects.filter(pk=settlement.pk, gateway_state=providers.SplitState.PROCESSING).update(
+            gateway_state=state
+        ):
             counts[state] += 1
-            if state == "closed":
+            if state == providers.SplitState.CLOSED:
                 _alert_operators(settlement, "the gateway closed the split: the merchant was not paid")
     return counts
 

@@ -284,10 +284,13 @@ def test_an_order_left_refunding_without_a_refund_gets_one(stocked_sku):
     order = place(stocked_sku, 1).order
     payment, _ = payments.start_payment(order=order, provider_name="sandbox")
     Payment.objects.filter(pk=payment.pk).update(status="paid", paid_at=timezone.now(), gateway_trade_no="G")
-    Order.objects.filter(pk=order.pk).update(status=Order.Status.REFUNDING, paid_at=timezone.now())
-    OrderEvent.objects.create(order=order, kind="delivery_failed", from_status="paid", to_status="refunding")
+    # What a failed delivery leaves behind (orders.services._cannot_deliver) when its refund task is lost.
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.REFUNDING, paid_at=timezone.now(), status_changed_at=timezone.now(),
+        refunding_reason=Order.RefundingReason.OUT_OF_STOCK,
+    )  # fmt: skip
     assert payments.refund_stranded_orders() == 0  # too recent: its own task may still be on the way
-    OrderEvent.objects.filter(order=order).update(created_at=timezone.now() - timedelta(minutes=10))
+    Order.objects.filter(pk=order.pk).update(status_changed_at=timezone.now() - timedelta(minutes=10))
 
     assert payments.refund_stranded_orders() == 1
     order.refresh_from_db()
@@ -307,3 +310,47 @@ def test_a_refused_after_sales_refund_puts_the_order_back_to_delivered(stocked_s
     order.refresh_from_db()
     assert (order.status, order.refunded_fen) == (Order.Status.DELIVERED, 0)
     assert order.events.filter(kind="refund_failed_reverted").exists()
+
+
+# -- the lifecycle table ---------------------------------------------------------------------------------
+
+
+def test_transitions_outside_the_table_are_refused_before_the_update(stocked_sku):
+    order = place(stocked_sku, 1).order
+    with pytest.raises(ValueError, match="cannot go from pending_payment to delivered"):
+        services.transition(order, source=[Order.Status.PENDING_PAYMENT], target=Order.Status.DELIVERED, kind="x")
+    with pytest.raises(ValueError, match="from refunded"):
+        services.transition(order, source=[Order.Status.REFUNDED], target=Order.Status.PAID, kind="x")
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING_PAYMENT
+    assert not order.events.exclude(kind="placed").exists()
+
+
+def test_every_transition_the_services_make_is_in_the_table(stocked_sku):
+    """Each status has an entry; a refunded order is final; a late payment may revive a closed one."""
+    from orders.models import TRANSITIONS
+
+    assert set(TRANSITIONS) == set(Order.Status.values)
+    assert TRANSITIONS[Order.Status.REFUNDED] == frozenset()
+    assert Order.Status.PAID in TRANSITIONS[Order.Status.EXPIRED]
+    order = place(stocked_sku, 1).order
+    before = timezone.now()
+    assert services.cancel_order(order=order)
+    order.refresh_from_db()
+    assert order.status_changed_at >= before
+
+
+def test_the_stranded_refund_sweep_leaves_an_after_sales_refund_alone(stocked_sku):
+    """Only orders that could not be delivered are refunded in full by the sweep: an order refunding
+    for after-sales or by an operator, whose refund failed, waits for a person."""
+    order = place(stocked_sku, 1).order
+    payment, _ = payments.start_payment(order=order, provider_name="sandbox")
+    Payment.objects.filter(pk=payment.pk).update(status="paid", paid_at=timezone.now(), gateway_trade_no="G")
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.REFUNDING, paid_at=timezone.now(),
+        status_changed_at=timezone.now() - timedelta(minutes=10),
+        refunding_reason=Order.RefundingReason.AFTER_SALES,
+    )  # fmt: skip
+    assert payments.refund_stranded_orders() == 0
+    Order.objects.filter(pk=order.pk).update(refunding_reason=Order.RefundingReason.OUT_OF_STOCK)
+    assert payments.refund_stranded_orders() == 1

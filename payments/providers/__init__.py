@@ -18,6 +18,7 @@ from payments.providers.base import (
     Provider,
     ProviderError,
     RefundResult,
+    SplitState,
     StartResult,
     TradeQuery,
     TradeState,
@@ -28,8 +29,8 @@ from payments.providers.wechat import WeChatPayProvider
 
 __all__ = [
     "GatewayUnavailable", "KeyFormatError", "NotificationRefused", "Provider", "ProviderError", "RefundResult",
-    "StartResult", "TradeQuery", "TradeState", "VerifiedNotification", "available", "available_for", "for_checkout",
-    "get", "provider_class",
+    "SplitState", "StartResult", "TradeQuery", "TradeState", "VerifiedNotification", "available", "available_for",
+    "for_checkout", "get", "provider_class",
 ]  # fmt: skip
 
 _ALL: dict[str, type[Provider]] = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -69,11 +70,19 @@ class RefundResult:
     failure: str = ""
 
 
-class TradeState:
+class TradeState(StrEnum):
     PAID = "paid"  # the buyer paid (Alipay TRADE_SUCCESS/TRADE_FINISHED, WeChat SUCCESS)
     OPEN = "open"  # created at the gateway, not paid yet
     CLOSED = "closed"  # closed or cancelled at the gateway: can no longer be paid
     NOT_FOUND = "not_found"  # the gateway does not know the trade (the buyer never opened it)
+
+
+class SplitState(StrEnum):
+    """What the gateway says of a split it accepted (``Settlement.gateway_state``)."""
+
+    PROCESSING = "processing"  # accepted, not final (WeChat PROCESSING): asked again by reconcile_splits
+    FINISHED = "finished"  # the merchant has the money
+    CLOSED = "closed"  # the gateway gave up: the merchant was not paid
 
 
 @dataclass
@@ -164,9 +173,9 @@ class Provider:
         (asked again with :meth:`split_state`)."""
         raise NotImplementedError(f"{self.name} cannot split payments")
 
-    def split_state(self, *, payment, out_request_no: str) -> str:
-        """``finished``, ``closed`` or ``processing``: the gateway's view of an accepted split."""
-        return "finished"
+    def split_state(self, *, payment, out_request_no: str) -> SplitState:
+        """The gateway's view of an accepted split."""
+        return SplitState.FINISHED
 
 
 # -- key files ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from payments.providers.base import (
     Provider,
     ProviderError,
     RefundResult,
+    SplitState,
     StartResult,
     TradeQuery,
     TradeState,
@@ -461,5 +462,5 @@ class WeChatPayProvider(Provider):
             raise GatewayUnavailable("wechat profit sharing: the answer is about another split")
         results = {receiver.get("result") for receiver in data.get("receivers") or []}
         if data.get("state") == "FINISHED":
-            return "closed" if "CLOSED" in results else "finished"
-        return "processing"
+            return SplitState.CLOSED if "CLOSED" in results else SplitState.FINISHED
+        return SplitState.PROCESSING

@@ -154,3 +154,30 @@ def test_a_refund_before_the_split_returns_nothing(wechat_platform, stocked_sku,
     services.request_refund(payment=Payment.objects.get(order=order), amount_fen=500, reason=Refund.Reason.OPERATOR)
     assert wechat_platform.returns == {}
     assert Refund.objects.get().status == Refund.Status.SUCCEEDED
+
+
+def test_a_worker_dying_after_the_payout_is_recorded_still_leaves_the_split_to_reconcile(
+    wechat_platform, stocked_sku, client, payee, settings, monkeypatch
+):
+    """The gateway state is written with the payout, in one transaction: a worker killed right after
+    it committed must not leave a PROCESSING split that reconcile_splits never asks about."""
+    settings.WECHATPAY_PROFIT_SHARING_MAX_RATIO = "0.95"
+    order = wechat_paid_order(wechat_platform, stocked_sku, client)
+    settlement.create_due_settlements()
+
+    class WorkerKilled(BaseException):
+        pass
+
+    recorded = settlement.record_settled
+
+    def record_then_die(**kwargs):
+        recorded(**kwargs)
+        raise WorkerKilled  # the process ends here: nothing after the commit runs
+
+    monkeypatch.setattr(settlement, "record_settled", record_then_die)
+    with pytest.raises(WorkerKilled):
+        settlement.settle(settlement_id=Settlement.objects.get(order=order).pk)
+
+    paid_out = Settlement.objects.get(order=order)
+    assert (paid_out.status, paid_out.gateway_state) == (Settlement.Status.SETTLED, "processing")
+    assert settlement.reconcile_splits()["open"] == 1  # still asked about until final
