@@ -13,6 +13,11 @@ from payments import ledger
 from payments.models import LedgerEntry, Payment, Settlement
 
 
+def paying_payment(order) -> Payment | None:
+    """The payment that paid the order (the first successful one; later ones are duplicates)."""
+    return order.payments.filter(status=Payment.Status.PAID).order_by("paid_at", "pk").first()
+
+
 def merchant_totals(merchant_id: int) -> dict[str, int]:
     """What a merchant sees: frozen (hold running), pending (due, not paid out), settled, reversed."""
     now = timezone.now()

@@ -36,6 +36,7 @@ from orders import services as orders
 from orders.models import Fulfilment, Order
 from payments import locks, providers
 from payments.models import Payment, Refund, Settlement
+from payments.selectors import paying_payment
 
 logger = logging.getLogger(__name__)
 
@@ -237,11 +238,6 @@ def request_refund(
         return _create_refund(
             order=order, payment=payment, amount_fen=amount_fen, reason=reason, note=note, actor=actor, route=route
         )
-
-
-def paying_payment(order: Order) -> Payment | None:
-    """The payment that paid the order (the first successful one; later ones are duplicates)."""
-    return order.payments.filter(status=Payment.Status.PAID).order_by("paid_at", "pk").first()
 
 
 def refund_order_in_full(

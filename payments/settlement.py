@@ -43,6 +43,7 @@ from orders import locks as orders_locks
 from orders.models import Order, OrderItem
 from payments import ledger, locks, providers
 from payments.models import LedgerEntry, Payment, Refund, Settlement
+from payments.selectors import paying_payment
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +126,6 @@ def reversal_targets(
 
 
 # -- creating settlements --------------------------------------------------------------------------
-
-
-def paying_payment(order: Order) -> Payment | None:
-    return order.payments.filter(status=Payment.Status.PAID).order_by("paid_at", "pk").first()
 
 
 def post_payment(payment: Payment) -> None:
@@ -253,10 +250,7 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
     a duplicate payment's or an undelivered order's refund comes out of ``unallocated``.
     """
     post_payment(refund.payment)
-    keeper = paying_payment(order)
-    settlements = []
-    if keeper is not None and keeper.pk == refund.payment_id and refund.reason != Refund.Reason.DUPLICATE_PAYMENT:
-        settlements = ensure_settlements(order)
+    settlements = ensure_settlements(order) if _reverses_the_split(refund, order) else []
     if not settlements:
         ledger.post(
             order_id=order.pk, kind="refund", reference=refund.out_refund_no,
@@ -265,33 +259,20 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
         return
     if LedgerEntry.objects.filter(account=ledger.REFUND, kind="refund", reference=refund.out_refund_no).exists():
         return
-    locked = locks.lock_settlements(order)
-    total = sum(s.gross_fen for s in locked)
-    before = sum(s.reversed_fee_fen + s.reversed_merchant_fen for s in locked)
-    targets = reversal_targets(
-        [(s.gross_fen, s.fee_fen, s.merchant_fen) for s in locked], total_fen=total,
-        refunded_fen=min(total, before + refund.amount_fen),
-    )  # fmt: skip
     lines = [ledger.Line(ledger.REFUND, refund.amount_fen)]
     fee_delta = 0
-    for settlement, (fee_target, merchant_target) in zip(locked, targets, strict=True):
-        fee_delta += fee_target - settlement.reversed_fee_fen
-        merchant_delta = merchant_target - settlement.reversed_merchant_fen
-        if merchant_delta:
-            # Take it back from what is not paid out yet first, then from what was.
-            pending_account = ledger.merchant_pending(settlement.merchant_id)
-            pending = ledger.balance(pending_account, order=order)
-            from_pending = min(merchant_delta, max(pending, 0)) if merchant_delta > 0 else merchant_delta
-            lines.append(ledger.Line(pending_account, -from_pending, settlement.merchant_id))
-            if merchant_delta - from_pending:
-                lines.append(
-                    ledger.Line(
-                        ledger.merchant_settled(settlement.merchant_id),
-                        -(merchant_delta - from_pending),
-                        settlement.merchant_id,
-                    )
-                )
-        update = {"reversed_fee_fen": fee_target, "reversed_merchant_fen": merchant_target}
+    for part in _plan_reversal(refund=refund, order=order, settlements=locks.lock_settlements(order)):
+        settlement, merchant_target = part.settlement, part.merchant_target
+        fee_delta += part.fee_target - settlement.reversed_fee_fen
+        if part.from_pending:
+            lines.append(
+                ledger.Line(ledger.merchant_pending(settlement.merchant_id), -part.from_pending, settlement.merchant_id)
+            )
+        if part.from_payout:
+            lines.append(
+                ledger.Line(ledger.merchant_settled(settlement.merchant_id), -part.from_payout, settlement.merchant_id)
+            )
+        update = {"reversed_fee_fen": part.fee_target, "reversed_merchant_fen": merchant_target}
         if merchant_target == settlement.merchant_fen and settlement.status in (
             Settlement.Status.FROZEN,
             Settlement.Status.PENDING,
@@ -311,34 +292,61 @@ def planned_returns(refund: Refund) -> list[dict]:
     computed before the refund from the state now (reads only). Empty for refunds that take
     nothing back from a payout (duplicates, undelivered orders, money still pending)."""
     order = refund.order
-    keeper = paying_payment(order)
-    if keeper is None or keeper.pk != refund.payment_id or refund.reason == Refund.Reason.DUPLICATE_PAYMENT:
+    if not _reverses_the_split(refund, order):
         return []
     settlements = list(order.settlements.select_related("merchant").order_by("merchant_id"))
     if not any(s.status == Settlement.Status.SETTLED for s in settlements):
         return []
+    return [
+        {
+            "merchant_id": part.settlement.merchant_id,
+            "account": getattr(part.settlement.merchant, f"{part.settlement.provider}_settlement_account", "") or "",
+            "amount_fen": part.from_payout,
+            "out_request_no": part.settlement.out_request_no,
+            "out_return_no": f"{refund.out_refund_no}M{part.settlement.merchant_id}",
+        }
+        for part in _plan_reversal(refund=refund, order=order, settlements=settlements)
+        if part.from_payout > 0 and part.settlement.status == Settlement.Status.SETTLED
+    ]
+
+
+def _reverses_the_split(refund: Refund, order: Order) -> bool:
+    """A refund of the payment that paid the order takes money back from the split; a duplicate
+    payment's refund (or another payment's) never does."""
+    keeper = paying_payment(order)
+    return keeper is not None and keeper.pk == refund.payment_id and refund.reason != Refund.Reason.DUPLICATE_PAYMENT
+
+
+@dataclass
+class _Reversal:
+    """One settlement's part of a refund: cumulative targets, and where this refund's merchant part
+    comes from — money not paid out yet first, then money paid out (returned at the gateway)."""
+
+    settlement: Settlement
+    fee_target: int
+    merchant_target: int
+    from_pending: int
+    from_payout: int
+
+
+def _plan_reversal(*, refund: Refund, order: Order, settlements: list[Settlement]) -> list[_Reversal]:
+    """The proportional rule (:func:`reversal_targets`) applied to ``settlements`` (merchant order)
+    for ``refund``: used by the ledger posting and, before the refund, by the gateway returns."""
     total = sum(s.gross_fen for s in settlements)
     before = sum(s.reversed_fee_fen + s.reversed_merchant_fen for s in settlements)
     targets = reversal_targets(
         [(s.gross_fen, s.fee_fen, s.merchant_fen) for s in settlements], total_fen=total,
         refunded_fen=min(total, before + refund.amount_fen),
     )  # fmt: skip
-    returns = []
-    for settlement, (_fee, merchant_target) in zip(settlements, targets, strict=True):
+    plan = []
+    for settlement, (fee_target, merchant_target) in zip(settlements, targets, strict=True):
         delta = merchant_target - settlement.reversed_merchant_fen
-        pending = ledger.balance(ledger.merchant_pending(settlement.merchant_id), order=order)
-        from_payout = delta - min(delta, max(pending, 0))
-        if from_payout > 0 and settlement.status == Settlement.Status.SETTLED:
-            returns.append(
-                {
-                    "merchant_id": settlement.merchant_id,
-                    "account": getattr(settlement.merchant, f"{settlement.provider}_settlement_account", "") or "",
-                    "amount_fen": from_payout,
-                    "out_request_no": settlement.out_request_no,
-                    "out_return_no": f"{refund.out_refund_no}M{settlement.merchant_id}",
-                }
-            )
-    return returns
+        from_pending = delta
+        if delta > 0:
+            pending = ledger.balance(ledger.merchant_pending(settlement.merchant_id), order=order)
+            from_pending = min(delta, max(pending, 0))
+        plan.append(_Reversal(settlement, fee_target, merchant_target, from_pending, delta - from_pending))
+    return plan
 
 
 # -- paying out ------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from cryptography.x509.oid import NameOID
 from catalog import codes
 from catalog import services as catalog_services
 from catalog.models import Sku
-from orders import services as order_services
+from orders.tests.conftest import place
 
 ALIPAY_APP_ID = "2021000000000001"
 WECHAT_MCHID = "1900000001"
@@ -104,13 +104,9 @@ def stocked_sku(demo_shop):
     return sku
 
 
-def place(sku, *, buyer=None, quantity: int = 1):
-    return order_services.place_order(
-        lines=[order_services.CartLine(sku_id=sku.pk, quantity=quantity)],
-        buyer=buyer,
-        email=buyer.email if buyer else f"{uuid.uuid4().hex[:8]}@example.com",
-        idempotency_key=uuid.uuid4().hex,
-    ).order
+def unpaid_order(sku, *, buyer=None, quantity: int = 1):
+    """A placed, unpaid order of ``sku`` (the Order; orders.tests.conftest.place gives the PlacedOrder)."""
+    return place(sku, quantity, buyer=buyer, email=buyer.email if buyer else None).order
 
 
 # -- Alipay ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from orders.models import Fulfilment, Order
 from payments import providers, reconcile, services
 from payments.models import Notification, Payment, Refund
 from payments.providers.alipay import AlipayProvider
-from payments.tests.conftest import alipay_post, configure_alipay, place, private_pem, rsa2_valid
+from payments.tests.conftest import alipay_post, configure_alipay, private_pem, rsa2_valid, unpaid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -41,7 +41,7 @@ def signed_query(url: str) -> dict:
 
 
 def test_desktop_gets_a_page_pay_url_signed_with_our_key(alipay_gateway, stocked_sku, keyring):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, action = start(order)
     assert action.redirect_url.startswith(alipay_gateway.url + "?")
     params = signed_query(action.redirect_url)
@@ -62,14 +62,14 @@ def test_desktop_gets_a_page_pay_url_signed_with_our_key(alipay_gateway, stocked
 
 
 def test_phone_gets_wap_pay(alipay_gateway, stocked_sku):
-    _payment, action = start(place(stocked_sku), agent=PHONE)
+    _payment, action = start(unpaid_order(stocked_sku), agent=PHONE)
     params = signed_query(action.redirect_url)
     assert params["method"] == "alipay.trade.wap.pay"
     assert json.loads(params["biz_content"])["product_code"] == "QUICK_WAP_WAY"
 
 
 def test_qr_option_precreates_and_draws_the_code_on_our_page(alipay_gateway, stocked_sku, user, client):
-    order = place(stocked_sku, buyer=user)
+    order = unpaid_order(stocked_sku, buyer=user)
     client.force_login(user)
     response = client.post(f"/payments/start/{order.number}/", {"provider": "alipay", "method": "qr"})
     assert response.status_code == 200
@@ -83,7 +83,7 @@ def test_qr_option_precreates_and_draws_the_code_on_our_page(alipay_gateway, sto
 
 def test_unknown_method_is_refused(alipay_gateway, stocked_sku):
     with pytest.raises(services.PaymentError):
-        start(place(stocked_sku), method="barcode")
+        start(unpaid_order(stocked_sku), method="barcode")
     assert not Payment.objects.exists()
 
 
@@ -98,7 +98,7 @@ def test_provider_is_offered_only_when_configured(settings, alipay_gateway):
 def test_pkcs8_and_bare_base64_keys_are_converted_on_load(settings, tmp_path, alipay_gateway, keyring, stocked_sku):
     configure_alipay(settings, tmp_path, keyring, private=private_pem(keyring.alipay_app, ser.PrivateFormat.PKCS8))
     settings.ALIPAY_GATEWAY_URL = alipay_gateway.url
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     alipay_gateway.pay(payment.out_trade_no)
     # The gateway checks our signature on the query: the converted key signs correctly.
     assert AlipayProvider().query(payment=payment).state == providers.TradeState.PAID
@@ -108,7 +108,7 @@ def test_pkcs8_and_bare_base64_keys_are_converted_on_load(settings, tmp_path, al
 
 
 def test_genuine_notification_confirms_and_delivers_once(alipay_gateway, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no)
@@ -132,14 +132,14 @@ def test_genuine_notification_confirms_and_delivers_once(alipay_gateway, stocked
 
 @pytest.mark.parametrize("sign_empty", [False, True], ids=["empty-values-unsigned", "empty-values-signed"])
 def test_empty_values_are_read_either_way(alipay_gateway, stocked_sku, client, sign_empty):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, sign_empty=sign_empty)
     assert params["passback_params"] == ""
     assert alipay_post(client, params).content == b"success"
 
 
 def test_forged_signature_is_refused_and_recorded(alipay_gateway, stocked_sku, client, keyring):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     forged = alipay_gateway.notification(out_trade_no=payment.out_trade_no, key=keyring.impostor)
 
@@ -155,7 +155,7 @@ def test_forged_signature_is_refused_and_recorded(alipay_gateway, stocked_sku, c
 
 
 def test_tampered_field_breaks_the_signature(alipay_gateway, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, total_amount="0.01")
     params["total_amount"] = "88.88"
     assert alipay_post(client, params).content == b"failure"
@@ -163,14 +163,14 @@ def test_tampered_field_breaks_the_signature(alipay_gateway, stocked_sku, client
 
 
 def test_sha1_signature_type_is_refused(alipay_gateway, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, sign_type="RSA")
     assert alipay_post(client, params).content == b"failure"
     assert "RSA2" in Notification.objects.get().reason
 
 
 def test_other_app_id_is_refused(alipay_gateway, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, app_id="2021009999999999")
     assert alipay_post(client, params).content == b"failure"
     record = Notification.objects.get()
@@ -179,7 +179,7 @@ def test_other_app_id_is_refused(alipay_gateway, stocked_sku, client):
 
 
 def test_wrong_amount_is_refused(alipay_gateway, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, total_amount="8.88")
     assert alipay_post(client, params).content == b"failure"
@@ -192,7 +192,7 @@ def test_wrong_amount_is_refused(alipay_gateway, stocked_sku, client):
 
 @pytest.mark.parametrize("state", ["WAIT_BUYER_PAY", "TRADE_CLOSED"])
 def test_non_success_state_is_refused(alipay_gateway, stocked_sku, client, state):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, trade_status=state)
     assert alipay_post(client, params).content == b"failure"
     assert "not a success state" in Notification.objects.get().reason
@@ -206,7 +206,7 @@ def test_unknown_trade_is_refused(alipay_gateway, client):
 
 
 def test_trade_finished_after_trade_success_is_one_payment(alipay_gateway, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no)
     success = alipay_gateway.notification(out_trade_no=payment.out_trade_no, trade_status="TRADE_SUCCESS")
@@ -222,7 +222,7 @@ def test_trade_finished_after_trade_success_is_one_payment(alipay_gateway, stock
 
 def test_trade_finished_alone_confirms(alipay_gateway, stocked_sku, client):
     """Products without refunds go straight to TRADE_FINISHED."""
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no, trade_status="TRADE_FINISHED")
     assert alipay_post(client, params).content == b"success"
@@ -232,7 +232,7 @@ def test_trade_finished_alone_confirms(alipay_gateway, stocked_sku, client):
 
 def test_notification_for_a_closed_attempt_still_counts(alipay_gateway, stocked_sku, client):
     """Money that arrived is never ignored: an attempt we closed locally that was paid anyway is confirmed."""
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.CLOSED)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no)
@@ -255,7 +255,7 @@ def paid_payment(alipay_gateway, order) -> Payment:
 
 
 def test_refund_goes_to_the_gateway_once(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = paid_payment(alipay_gateway, order)
 
     refund = services.request_refund(payment=payment, amount_fen=1000, reason=Refund.Reason.OPERATOR, note="test")
@@ -270,7 +270,7 @@ def test_refund_goes_to_the_gateway_once(alipay_gateway, stocked_sku):
 
 
 def test_refund_with_unknown_outcome_stays_processing_then_reconciles(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = paid_payment(alipay_gateway, order)
     alipay_gateway.busy.add("alipay.trade.refund")
 
@@ -293,7 +293,7 @@ def test_refund_with_unknown_outcome_stays_processing_then_reconciles(alipay_gat
 
 
 def test_refund_notification_finishes_a_processing_refund(alipay_gateway, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = paid_payment(alipay_gateway, order)
     alipay_gateway.busy.add("alipay.trade.refund")
     refund = services.request_refund(payment=payment, amount_fen=2000, reason=Refund.Reason.OPERATOR)
@@ -315,10 +315,10 @@ def test_refund_notification_finishes_a_processing_refund(alipay_gateway, stocke
 
 
 def test_refund_notification_for_another_trade_is_refused(alipay_gateway, stocked_sku, client):
-    payment = paid_payment(alipay_gateway, place(stocked_sku))
+    payment = paid_payment(alipay_gateway, unpaid_order(stocked_sku))
     alipay_gateway.busy.add("alipay.trade.refund")
     refund = services.request_refund(payment=payment, amount_fen=2000, reason=Refund.Reason.OPERATOR)
-    other = paid_payment(alipay_gateway, place(stocked_sku))
+    other = paid_payment(alipay_gateway, unpaid_order(stocked_sku))
     params = alipay_gateway.notification(out_trade_no=other.out_trade_no, out_biz_no=refund.out_refund_no,
                                          refund_fee="20.00")  # fmt: skip
     assert alipay_post(client, params).content == b"failure"
@@ -329,7 +329,7 @@ def test_refund_notification_for_another_trade_is_refused(alipay_gateway, stocke
 
 
 def test_lost_notification_is_found_by_query(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no)  # paid, but the notification never arrives
 
@@ -345,7 +345,7 @@ def test_lost_notification_is_found_by_query(alipay_gateway, stocked_sku):
 
 
 def test_open_trade_is_asked_again_with_back_off(alipay_gateway, stocked_sku):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     alipay_gateway.pay(payment.out_trade_no, status="WAIT_BUYER_PAY")
     now = timezone.now() + timedelta(minutes=2)
 
@@ -362,7 +362,7 @@ def test_open_trade_is_asked_again_with_back_off(alipay_gateway, stocked_sku):
 
 
 def test_forged_query_answer_is_not_trusted(alipay_gateway, stocked_sku, keyring):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no)
     alipay_gateway.key = keyring.impostor  # someone else answers in Alipay's name
@@ -375,7 +375,7 @@ def test_forged_query_answer_is_not_trusted(alipay_gateway, stocked_sku, keyring
 
 
 def test_expiry_closes_the_open_attempt_at_the_gateway(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no, status="WAIT_BUYER_PAY")
     past_deadline = order.reserved_until + timedelta(seconds=1)
@@ -389,7 +389,7 @@ def test_expiry_closes_the_open_attempt_at_the_gateway(alipay_gateway, stocked_s
 
 
 def test_expiry_confirms_a_paid_attempt_instead_of_closing_it(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no)
     Order.objects.filter(pk=order.pk).update(reserved_until=timezone.now() - timedelta(minutes=1))
@@ -403,7 +403,7 @@ def test_expiry_confirms_a_paid_attempt_instead_of_closing_it(alipay_gateway, st
 
 
 def test_attempt_the_buyer_never_opened_is_closed(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)  # page pay: Alipay creates the trade only when the buyer logs in
     reconcile.close_expired_attempts(now=order.reserved_until + timedelta(seconds=1))
     assert Payment.objects.get(pk=payment.pk).status == "closed"
@@ -419,7 +419,7 @@ def test_royalty_is_settled_and_a_later_refund_takes_the_merchants_share_back(al
     from payments.models import Settlement
     from payments.selectors import violations
 
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     alipay_gateway.pay(payment.out_trade_no)
     assert alipay_post(client, alipay_gateway.notification(out_trade_no=payment.out_trade_no)).content == b"success"

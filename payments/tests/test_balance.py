@@ -17,7 +17,7 @@ from orders.models import Fulfilment, Order
 from payments import providers, services, settlement
 from payments.models import Payment, Refund
 from payments.selectors import violations as ledger_violations
-from payments.tests.conftest import PRICE_FEN, place
+from payments.tests.conftest import PRICE_FEN, unpaid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +50,7 @@ def funded(user):
 
 
 def test_the_wallet_is_offered_to_the_buyer_only_when_it_covers_the_order(stocked_sku, funded, password, client):
-    order = place(stocked_sku, buyer=funded)
+    order = unpaid_order(stocked_sku, buyer=funded)
     page = signed_in(funded, password).get(order.get_absolute_url()).content.decode()
     assert pay_button(page) and "Balance ¥89.00" in page
 
@@ -58,12 +58,12 @@ def test_the_wallet_is_offered_to_the_buyer_only_when_it_covers_the_order(stocke
     page = signed_in(funded, password).get(order.get_absolute_url()).content.decode()
     assert not pay_button(page) and "Your wallet holds ¥88.87: not enough for this order." in page
 
-    guest_order = place(stocked_sku)
+    guest_order = unpaid_order(stocked_sku)
     assert [p.name for p in providers.available_for(order=guest_order, user=funded)] == ["sandbox"]
 
 
 def test_paying_from_the_wallet_debits_once_and_delivers(stocked_sku, funded, password):
-    order = place(stocked_sku, buyer=funded)
+    order = unpaid_order(stocked_sku, buyer=funded)
     browser = signed_in(funded, password)
 
     response = browser.post(reverse("payments:start", args=[order.number]), {"provider": "balance"})
@@ -84,7 +84,7 @@ def test_paying_from_the_wallet_debits_once_and_delivers(stocked_sku, funded, pa
 
 
 def test_twenty_clicks_at_once_pay_once(stocked_sku, funded):
-    order = place(stocked_sku, buyer=funded)
+    order = unpaid_order(stocked_sku, buyer=funded)
     start = threading.Barrier(20)
     outcomes: list[str] = []
 
@@ -111,7 +111,7 @@ def test_twenty_clicks_at_once_pay_once(stocked_sku, funded):
 
 def test_one_balance_two_orders_at_once_only_one_is_paid(stocked_sku, funded):
     """The double-spend race across orders: the balance covers one of them."""
-    orders = [place(stocked_sku, buyer=funded) for _ in range(2)]
+    orders = [unpaid_order(stocked_sku, buyer=funded) for _ in range(2)]
     start = threading.Barrier(2)
     outcomes: list[str] = []
 
@@ -139,7 +139,7 @@ def test_one_balance_two_orders_at_once_only_one_is_paid(stocked_sku, funded):
 
 
 def test_someone_else_cannot_pay_from_their_wallet_for_an_order_they_do_not_own(stocked_sku, funded, operator):
-    order = place(stocked_sku, buyer=funded)
+    order = unpaid_order(stocked_sku, buyer=funded)
     wallet.credit(user=operator, amount_fen=PRICE_FEN, kind=Kind.TOP_UP, reference="op")
     with pytest.raises(services.WalletPaymentRefused, match="Only the signed-in buyer"):
         services.start_payment(order=order, provider_name="balance", request=_request_of(operator))
@@ -147,7 +147,7 @@ def test_someone_else_cannot_pay_from_their_wallet_for_an_order_they_do_not_own(
 
 
 def test_refund_of_a_wallet_payment_goes_back_to_the_wallet(stocked_sku, funded):
-    order = place(stocked_sku, buyer=funded)
+    order = unpaid_order(stocked_sku, buyer=funded)
     services.start_payment(order=order, provider_name="balance", request=_request_of(funded))
 
     refund = services.request_refund(
@@ -162,7 +162,7 @@ def test_refund_of_a_wallet_payment_goes_back_to_the_wallet(stocked_sku, funded)
 
 
 def test_a_gateway_payment_can_be_refunded_to_the_buyers_wallet(stocked_sku, user):
-    order = place(stocked_sku, buyer=user)
+    order = unpaid_order(stocked_sku, buyer=user)
     payment, _ = services.start_payment(order=order, provider_name="sandbox")
     services.confirm_payment(
         out_trade_no=payment.out_trade_no, amount_fen=PRICE_FEN, gateway_trade_no="G1", provider="sandbox"
@@ -181,7 +181,7 @@ def test_a_gateway_payment_can_be_refunded_to_the_buyers_wallet(stocked_sku, use
 
 
 def test_a_guest_order_cannot_be_refunded_to_a_wallet(stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = services.start_payment(order=order, provider_name="sandbox")
     services.confirm_payment(
         out_trade_no=payment.out_trade_no, amount_fen=PRICE_FEN, gateway_trade_no="G1", provider="sandbox"
@@ -192,7 +192,7 @@ def test_a_guest_order_cannot_be_refunded_to_a_wallet(stocked_sku):
 
 
 def test_a_wallet_paid_order_is_split_and_settled_inside_the_ledger(stocked_sku, funded):
-    order = place(stocked_sku, buyer=funded)
+    order = unpaid_order(stocked_sku, buyer=funded)
     services.start_payment(order=order, provider_name="balance", request=_request_of(funded))
 
     settlement.create_due_settlements()

@@ -12,9 +12,9 @@ from django.db import connections
 from django.test import Client, RequestFactory
 
 from orders.models import Fulfilment, Order
-from payments import services
+from payments import selectors, services
 from payments.models import Notification, Refund
-from payments.tests.conftest import alipay_post, place, wechat_post
+from payments.tests.conftest import alipay_post, unpaid_order, wechat_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 12
@@ -47,7 +47,7 @@ def assert_confirmed_once(order: Order) -> None:
 
 
 def test_one_alipay_notification_twelve_times_at_once(alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = services.start_payment(order=order, provider_name="alipay", request=RequestFactory().get("/"))
     alipay_gateway.pay(payment.out_trade_no)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no)
@@ -61,7 +61,7 @@ def test_one_alipay_notification_twelve_times_at_once(alipay_gateway, stocked_sk
 
 
 def test_one_wechat_notification_twelve_times_at_once(wechat_platform, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = services.start_payment(order=order, provider_name="wechat", request=RequestFactory().get("/"))
     headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no))
 
@@ -73,7 +73,7 @@ def test_one_wechat_notification_twelve_times_at_once(wechat_platform, stocked_s
 
 
 def test_two_attempts_paid_at_once_make_one_payment_and_one_refund(alipay_gateway, wechat_platform, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     request = RequestFactory().get("/")
     ali, _ = services.start_payment(order=order, provider_name="alipay", request=request)
     wx, _ = services.start_payment(order=order, provider_name="wechat", request=request)
@@ -91,7 +91,7 @@ def test_two_attempts_paid_at_once_make_one_payment_and_one_refund(alipay_gatewa
     assert_confirmed_once(order)
     refund = Refund.objects.get()
     assert refund.reason == Refund.Reason.DUPLICATE_PAYMENT and refund.order_id == order.pk
-    keeper = services.paying_payment(order)
+    keeper = selectors.paying_payment(order)
     assert refund.payment_id != keeper.pk and refund.amount_fen == order.total_fen
     assert order.events.filter(kind="duplicate_payment").count() == 1
     told = [m for m in mail.outbox if "重复支付" in m.subject]

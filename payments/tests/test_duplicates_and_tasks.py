@@ -15,7 +15,7 @@ from kameng.celery import app as celery_app
 from orders.models import Order
 from payments import reconcile, services, tasks
 from payments.models import Notification, Payment, Refund
-from payments.tests.conftest import PRICE_FEN, alipay_post, place
+from payments.tests.conftest import PRICE_FEN, alipay_post, unpaid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,7 @@ def sandbox_paid(order) -> Payment:
 
 
 def test_second_payment_by_notification_is_refunded_and_the_buyer_told(alipay_gateway, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     sandbox_paid(order)
     second, _ = services.start_payment(order=order, provider_name="alipay", request=RequestFactory().get("/"))
     alipay_gateway.pay(second.out_trade_no)
@@ -51,7 +51,7 @@ def test_second_payment_by_notification_is_refunded_and_the_buyer_told(alipay_ga
 
 
 def test_scan_refunds_a_duplicate_that_slipped_through(stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     first = sandbox_paid(order)
     # A second successful payment recorded without its refund (e.g. the process died in between).
     extra = Payment.objects.create(
@@ -70,7 +70,7 @@ def test_scan_refunds_a_duplicate_that_slipped_through(stocked_sku):
 
 
 def test_scan_tries_a_failed_duplicate_refund_again_up_to_a_limit(stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     sandbox_paid(order)
     extra = Payment.objects.create(
         order=order, provider="sandbox", out_trade_no="P-EXTRA-2", amount_fen=PRICE_FEN, status=Payment.Status.PAID,
@@ -86,7 +86,7 @@ def test_scan_tries_a_failed_duplicate_refund_again_up_to_a_limit(stocked_sku):
 
 
 def test_sandbox_attempts_are_closed_locally_on_expiry(stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = services.start_payment(order=order, provider_name="sandbox")
     assert reconcile.close_expired_attempts()["closed"] == 0  # still payable
     assert reconcile.close_expired_attempts(now=order.reserved_until + timedelta(seconds=1))["closed"] == 1
@@ -94,7 +94,7 @@ def test_sandbox_attempts_are_closed_locally_on_expiry(stocked_sku):
 
 
 def test_stale_requested_refund_is_executed_again(stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = sandbox_paid(order)
     refund = Refund.objects.create(
         payment=payment, order=order, out_refund_no="R-LOST-TASK", amount_fen=100, reason="operator"
@@ -125,7 +125,7 @@ def test_notification_for_an_unconfigured_provider_is_stored_and_refused(client)
 
 
 def test_a_failure_while_processing_keeps_the_raw_notification(alipay_gateway, stocked_sku, client, settings):
-    payment, _ = services.start_payment(order=place(stocked_sku), provider_name="alipay", request=None)
+    payment, _ = services.start_payment(order=unpaid_order(stocked_sku), provider_name="alipay", request=None)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no)
     with open(settings.ALIPAY_PUBLIC_KEY_PATH, "w") as handle:
         handle.write("not a key any more")  # breaks verification in an unexpected place
@@ -153,7 +153,7 @@ def test_periodic_tasks_are_scheduled_and_registered():
 
 
 def test_periodic_tasks_run_through_celery(stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     services.start_payment(order=order, provider_name="sandbox")
     Order.objects.filter(pk=order.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
 

@@ -21,7 +21,7 @@ from catalog.models import CardCode
 from orders.models import Fulfilment, Order, OrderItemCode
 from payments import services
 from payments.models import Notification
-from payments.tests.conftest import place
+from payments.tests.conftest import unpaid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,7 +66,7 @@ def start(order, provider: str):
 def test_alipay_notification_over_http_is_delivered_by_the_worker(
     live_server, celery_worker, alipay_gateway, stocked_sku
 ):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = start(order, "alipay")
     alipay_gateway.pay(payment.out_trade_no)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no)
@@ -87,7 +87,7 @@ def test_alipay_notification_over_http_is_delivered_by_the_worker(
 def test_forged_alipay_notification_over_http_is_refused_and_nothing_is_delivered(
     live_server, celery_worker, alipay_gateway, stocked_sku
 ):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = start(order, "alipay")
     alipay_gateway.pay(payment.out_trade_no)
     params = alipay_gateway.notification(out_trade_no=payment.out_trade_no)
@@ -112,7 +112,7 @@ def test_forged_alipay_notification_over_http_is_refused_and_nothing_is_delivere
 def test_wechat_notification_over_http_is_delivered_by_the_worker(
     live_server, celery_worker, wechat_platform, stocked_sku
 ):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = start(order, "wechat")
     headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no))
 

@@ -58,7 +58,7 @@ def two_merchant_order(demo_shop):
 
 
 def refund(order: Order, amount_fen: int) -> Refund:
-    payment = settlement.paying_payment(order)
+    payment = selectors.paying_payment(order)
     made = services.request_refund(payment=payment, amount_fen=amount_fen, reason=Refund.Reason.OPERATOR)
     made.refresh_from_db()
     assert made.status == Refund.Status.SUCCEEDED  # the sandbox refunds at once (eager Celery)
@@ -418,7 +418,7 @@ def test_alipay_settle_is_signed_retried_after_busy_and_idempotent(two_merchant_
     ours = order.settlements.get(merchant=shop.merchant)
     assert ours.status == Settlement.Status.SETTLED
     biz = settles[ours.out_request_no]
-    assert biz["trade_no"] == settlement.paying_payment(order).gateway_trade_no
+    assert biz["trade_no"] == selectors.paying_payment(order).gateway_trade_no
     assert biz["royalty_parameters"] == [
         {"royalty_type": "transfer", "trans_in_type": "userId", "trans_in": "2088000000000042", "amount": "35.98",
          "desc": order.number}
@@ -436,7 +436,7 @@ def test_refunds_of_a_paid_out_order_run_one_at_a_time(two_merchant_order, monke
     order, _shop = two_merchant_order
     settlement.create_due_settlements()
     settlement.execute_due_settlements()
-    payment = settlement.paying_payment(order)
+    payment = selectors.paying_payment(order)
     made = [
         Refund.objects.create(
             payment=payment, order=order, out_refund_no=f"RWAIT{i}", amount_fen=700, reason=Refund.Reason.OPERATOR

@@ -20,7 +20,7 @@ from django.utils import timezone
 from orders.models import Fulfilment, Order
 from payments import reconcile, services
 from payments.models import Notification, Payment, Refund
-from payments.tests.conftest import PRICE_FEN, WECHAT_APPID, place, wechat_post
+from payments.tests.conftest import PRICE_FEN, WECHAT_APPID, unpaid_order, wechat_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +30,7 @@ def start(order):
 
 
 def test_native_pay_is_shown_as_a_qr_code_drawn_here(wechat_platform, stocked_sku, user, client):
-    order = place(stocked_sku, buyer=user)
+    order = unpaid_order(stocked_sku, buyer=user)
     client.force_login(user)
 
     response = client.post(f"/payments/start/{order.number}/", {"provider": "wechat"})
@@ -50,14 +50,14 @@ def test_native_pay_is_shown_as_a_qr_code_drawn_here(wechat_platform, stocked_sk
 
 def test_gateway_refusal_fails_the_attempt(wechat_platform, stocked_sku, settings):
     settings.WECHATPAY_MCHID = "1900000999"  # the platform rejects our Authorization for another mchid
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     with pytest.raises(services.providers.ProviderError):
         start(order)
     assert Payment.objects.get(order=order).status == "failed"
 
 
 def test_genuine_notification_confirms_and_delivers_once(wechat_platform, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no))
 
@@ -84,7 +84,7 @@ def refused(response, reason: str) -> Notification:
 
 
 def test_forged_signature_is_refused_and_recorded(wechat_platform, stocked_sku, client, keyring):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no), key=keyring.impostor)
 
@@ -96,14 +96,14 @@ def test_forged_signature_is_refused_and_recorded(wechat_platform, stocked_sku, 
 
 
 def test_message_encrypted_with_another_apiv3_key_is_refused(wechat_platform, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     resource = wechat_platform.pay(payment.out_trade_no)
     headers, body = wechat_platform.notification(resource, apiv3_key="0" * 32)
     refused(wechat_post(client, headers, body), "APIv3")
 
 
 def test_stale_timestamp_is_refused(wechat_platform, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     resource = wechat_platform.pay(payment.out_trade_no)
     headers, body = wechat_platform.notification(resource, timestamp=int(time.time()) - 301)  # validly signed
     refused(wechat_post(client, headers, body), "more than 300 s")
@@ -111,7 +111,7 @@ def test_stale_timestamp_is_refused(wechat_platform, stocked_sku, client):
 
 
 def test_unknown_serial_is_refused_without_downloading_certificates(wechat_platform, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     calls_before = len(wechat_platform.mock.calls)
     resource = wechat_platform.pay(payment.out_trade_no)
     headers, body = wechat_platform.notification(resource, serial="PUB_KEY_ID_0119999999999999999999999999999999")
@@ -122,7 +122,7 @@ def test_unknown_serial_is_refused_without_downloading_certificates(wechat_platf
 
 
 def test_other_merchant_is_refused(wechat_platform, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     resource = dict(wechat_platform.pay(payment.out_trade_no), mchid="1900000002")
     headers, body = wechat_platform.notification(resource)
     record = refused(wechat_post(client, headers, body), "mchid")
@@ -130,14 +130,14 @@ def test_other_merchant_is_refused(wechat_platform, stocked_sku, client):
 
 
 def test_other_app_is_refused(wechat_platform, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     resource = dict(wechat_platform.pay(payment.out_trade_no), appid="wx9999999999999999")
     headers, body = wechat_platform.notification(resource)
     refused(wechat_post(client, headers, body), "appid")
 
 
 def test_wrong_amount_is_refused(wechat_platform, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     resource = wechat_platform.pay(payment.out_trade_no)
     resource["amount"] = {"total": 1, "payer_total": 1, "currency": "CNY", "payer_currency": "CNY"}
@@ -148,7 +148,7 @@ def test_wrong_amount_is_refused(wechat_platform, stocked_sku, client):
 
 
 def test_non_success_state_is_refused(wechat_platform, stocked_sku, client):
-    payment, _ = start(place(stocked_sku))
+    payment, _ = start(unpaid_order(stocked_sku))
     resource = wechat_platform.pay(payment.out_trade_no, state="PAYERROR")
     headers, body = wechat_platform.notification(resource)
     refused(wechat_post(client, headers, body), "not a success state")
@@ -157,7 +157,7 @@ def test_non_success_state_is_refused(wechat_platform, stocked_sku, client):
 @pytest.mark.parametrize("wechat_mode", ["certificate"])
 def test_certificate_mode_verifies_with_the_platform_certificate(wechat_platform, stocked_sku, client, wechat_mode):
     assert wechat_platform.serial != "" and not wechat_platform.serial.startswith("PUB_KEY_ID")
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)  # the API answer is verified with the certificate's key too
     headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no))
 
@@ -184,7 +184,7 @@ def paid(wechat_platform, order) -> Payment:
 
 
 def test_refund_processing_then_refund_notification(wechat_platform, stocked_sku, client):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = paid(wechat_platform, order)
 
     refund = services.request_refund(payment=payment, amount_fen=PRICE_FEN, reason=Refund.Reason.OPERATOR)
@@ -211,7 +211,7 @@ def test_refund_processing_then_refund_notification(wechat_platform, stocked_sku
 
 
 def test_refund_notification_with_another_amount_is_refused(wechat_platform, stocked_sku, client):
-    payment = paid(wechat_platform, place(stocked_sku))
+    payment = paid(wechat_platform, unpaid_order(stocked_sku))
     refund = services.request_refund(payment=payment, amount_fen=1000, reason=Refund.Reason.OPERATOR)
     resource = {
         "mchid": "1900000001", "out_trade_no": payment.out_trade_no, "out_refund_no": refund.out_refund_no,
@@ -223,7 +223,7 @@ def test_refund_notification_with_another_amount_is_refused(wechat_platform, sto
 
 
 def test_processing_refund_is_reconciled_by_query(wechat_platform, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment = paid(wechat_platform, order)
     refund = services.request_refund(payment=payment, amount_fen=1000, reason=Refund.Reason.OPERATOR)
     later = timezone.now() + timedelta(minutes=2)
@@ -243,7 +243,7 @@ def test_processing_refund_is_reconciled_by_query(wechat_platform, stocked_sku):
 
 
 def test_closed_refund_is_recorded_as_failed(wechat_platform, stocked_sku):
-    payment = paid(wechat_platform, place(stocked_sku))
+    payment = paid(wechat_platform, unpaid_order(stocked_sku))
     wechat_platform.refund_status = "CLOSED"
     refund = services.request_refund(payment=payment, amount_fen=1000, reason=Refund.Reason.OPERATOR)
     refund.refresh_from_db()
@@ -251,7 +251,7 @@ def test_closed_refund_is_recorded_as_failed(wechat_platform, stocked_sku):
 
 
 def test_unreachable_gateway_leaves_the_refund_processing(wechat_platform, stocked_sku):
-    payment = paid(wechat_platform, place(stocked_sku))
+    payment = paid(wechat_platform, unpaid_order(stocked_sku))
     wechat_platform.mock.remove(wechat_platform.mock.registered()[1])  # POSTs no longer answered
     refund = services.request_refund(payment=payment, amount_fen=1000, reason=Refund.Reason.OPERATOR)
     refund.refresh_from_db()
@@ -262,7 +262,7 @@ def test_unreachable_gateway_leaves_the_refund_processing(wechat_platform, stock
 
 
 def test_lost_notification_is_found_by_query(wechat_platform, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
     wechat_platform.pay(payment.out_trade_no)
 
@@ -274,7 +274,7 @@ def test_lost_notification_is_found_by_query(wechat_platform, stocked_sku):
 
 
 def test_expiry_closes_the_open_attempt(wechat_platform, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = start(order)
 
     reconcile.close_expired_attempts(now=order.reserved_until + timedelta(seconds=1))
@@ -288,7 +288,7 @@ def test_expiry_closes_the_open_attempt(wechat_platform, stocked_sku):
 
 
 def test_attempts_of_an_order_paid_another_way_are_closed(wechat_platform, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     open_attempt, _ = start(order)
     paid_attempt = services.start_payment(order=order, provider_name="sandbox")[0]
     services.confirm_payment(

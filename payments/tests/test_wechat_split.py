@@ -12,7 +12,7 @@ from orders.models import Order
 from payments import services, settlement
 from payments.models import Payment, Refund, Settlement
 from payments.selectors import violations
-from payments.tests.conftest import place, wechat_post
+from payments.tests.conftest import unpaid_order, wechat_post
 from payments.tests.test_wechat import start
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ LEGAL_NAME = "深圳市卡盟示例网络科技有限公司"
 
 
 def wechat_paid_order(wechat_platform, sku, client) -> Order:
-    order = place(sku)
+    order = unpaid_order(sku)
     payment, _ = start(order)
     headers, body = wechat_platform.notification(wechat_platform.pay(payment.out_trade_no))
     assert wechat_post(client, headers, body).status_code == 204
