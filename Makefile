@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STACK_DIR ?= var/stack
 
-.PHONY: run test venv dev-venv migrate lint format check stack stack-stop messages clean
+.PHONY: run test venv dev-venv migrate lint format typecheck check stack stack-stop messages clean
 
 # --- embedded shop: SQLite, eager Celery, sandbox payments, console e-mail ------------------------
 run: venv
@@ -43,6 +43,9 @@ migrate: venv
 lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+typecheck: dev-venv
+	$(VENV)/bin/mypy
 
 format: dev-venv
 	$(VENV)/bin/ruff check --fix .

@@ -26,6 +26,7 @@ class Category(models.Model):
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     is_active = models.BooleanField(_("shown"), default=True)
+    children_list: list["Category"]  # the shown children, filled by catalog.selectors.active_categories
 
     class Meta:
         verbose_name = _("category")

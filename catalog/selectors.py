@@ -63,7 +63,7 @@ def active_categories() -> list[Category]:
     for category in categories:
         category.children_list = []
     for category in categories:
-        parent = by_id.get(category.parent_id)
+        parent = by_id.get(category.parent_id) if category.parent_id else None
         if parent is not None:
             parent.children_list.append(category)
     return categories
@@ -120,7 +120,9 @@ def listed_products(*, now=None) -> QuerySet[Product]:
 
 
 def best_selling(*, limit: int = 8) -> QuerySet[Product]:
-    return listed_products().filter(sold_30d__gt=0).order_by("-sold_30d", "sort_order", "-id")[:limit]
+    # sold_30d is an annotation of listed_products, which django-stubs cannot see through.
+    sold = listed_products().filter(sold_30d__gt=0)  # type: ignore[misc]
+    return sold.order_by("-sold_30d", "sort_order", "-id")[:limit]  # type: ignore[misc]
 
 
 # Product pages count a SKU's for-sale codes up to this many ("1000+ left" beyond): the count reads

@@ -278,7 +278,7 @@ def place_order(
     generated = None
     if buyer is None:
         generated = None if chosen_secret else new_query_secret()
-        secret_hash = hash_query_secret(chosen_secret or generated, chosen=bool(chosen_secret))
+        secret_hash = hash_query_secret(chosen_secret or generated or "", chosen=bool(chosen_secret))
     else:
         secret_hash = ""
 
@@ -393,6 +393,8 @@ def _deliver_top_up(order: Order, now) -> str:
     the wallet entry's (kind, reference) is unique and the order leaves ``paid`` in this transaction."""
     from accounts import wallet
 
+    if order.buyer is None:  # the database refuses a top-up without a buyer (order_top_up_has_buyer_and_amount)
+        raise ValueError(f"top-up {order.number} has no buyer")
     wallet.credit(
         user=order.buyer, amount_fen=order.total_fen, kind=wallet.Kind.TOP_UP, reference=order.number, order=order,
         note=order.number,
@@ -517,11 +519,11 @@ def deliver_order(*, order_id: int) -> str:
         for item in sorted(automatic, key=lambda i: i.sku_id):
             missing = item.quantity - len(still_held.get(item.pk, []))
             if item.reusable_code:
-                code_id = allocation.first_for_sale(sku=item.sku_id, now=now)
-                if code_id is None:
+                reusable_id = allocation.first_for_sale(sku=item.sku_id, now=now)
+                if reusable_id is None:
                     return _cannot_deliver(order, item)
                 new_links += [
-                    OrderItemCode(item=item, code_id=code_id, status=OrderItemCode.Status.DELIVERED, reusable=True)
+                    OrderItemCode(item=item, code_id=reusable_id, status=OrderItemCode.Status.DELIVERED, reusable=True)
                     for _ in range(item.quantity)
                 ]
                 continue

@@ -14,9 +14,9 @@ def lock_order_and_payment(*, order_id: int, payment_id: int) -> tuple[Order, Pa
     return order, Payment.objects.select_for_update().get(pk=payment_id)
 
 
-def lock_payment(payment_id: int) -> Payment | None:
+def lock_payment(payment_id: int) -> Payment:
     """Step 3 alone, for a caller that already holds the order lock."""
-    return Payment.objects.select_for_update().filter(pk=payment_id).first()
+    return Payment.objects.select_for_update().get(pk=payment_id)
 
 
 def lock_paid_payments(order: Order) -> list[Payment]:

@@ -91,13 +91,13 @@ def violations() -> Iterator[Violation]:
         if account == ledger.REFUND and total > balances.get((order_id, ledger.BUYER_PAID), 0):
             yield Violation("refund_exceeds_payment", f"order {order_id}: refunded {total} fen")
     paid = dict(Payment.objects.filter(status=Payment.Status.PAID).values_list("out_trade_no", "amount_fen"))
-    for entry in LedgerEntry.objects.filter(account=ledger.BUYER_PAID, kind="payment").values(
+    for posted in LedgerEntry.objects.filter(account=ledger.BUYER_PAID, kind="payment").values(
         "reference", "amount_fen"
     ):
-        if paid.get(entry["reference"]) != entry["amount_fen"]:
+        if paid.get(posted["reference"]) != posted["amount_fen"]:
             yield Violation(
                 "payment_mismatch",
-                f"{entry['reference']}: ledger {entry['amount_fen']} fen, payment {paid.get(entry['reference'])}",
+                f"{posted['reference']}: ledger {posted['amount_fen']} fen, payment {paid.get(posted['reference'])}",
             )
     payouts = dict(
         LedgerEntry.objects.filter(kind="payout", account__endswith=":settled")

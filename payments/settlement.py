@@ -272,7 +272,7 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
             lines.append(
                 ledger.Line(ledger.merchant_settled(settlement.merchant_id), -part.from_payout, settlement.merchant_id)
             )
-        update = {"reversed_fee_fen": part.fee_target, "reversed_merchant_fen": merchant_target}
+        update: dict[str, object] = {"reversed_fee_fen": part.fee_target, "reversed_merchant_fen": merchant_target}
         if merchant_target == settlement.merchant_fen and settlement.status in (
             Settlement.Status.FROZEN,
             Settlement.Status.PENDING,
@@ -460,7 +460,7 @@ def record_settled(*, settlement_id: int, gateway_state: str = "") -> SettleOutc
     return SettleOutcome.SETTLED
 
 
-def _record_failure(settlement: Settlement, failure: str) -> str:
+def _record_failure(settlement: Settlement, failure: str) -> SettleOutcome:
     if settlement.attempts >= MAX_ATTEMPTS:
         Settlement.objects.filter(pk=settlement.pk, status=Settlement.Status.SETTLING).update(
             status=Settlement.Status.FAILED, failure=failure, next_attempt_at=None

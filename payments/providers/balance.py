@@ -23,7 +23,7 @@ class BalanceProvider(Provider):
     def is_configured(cls) -> bool:
         return True  # offered per order and buyer: see payments.providers.available_for
 
-    def start(self, *, payment, request) -> StartResult:
+    def start(self, *, payment, request, method: str = "") -> StartResult:
         from payments import services
 
         services.pay_from_wallet(payment=payment, user=getattr(request, "user", None))

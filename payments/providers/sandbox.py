@@ -21,7 +21,7 @@ class SandboxProvider(Provider):
     def is_configured(cls) -> bool:
         return bool(settings.PAYMENT_SANDBOX_ENABLED)
 
-    def start(self, *, payment, request) -> StartResult:
+    def start(self, *, payment, request, method: str = "") -> StartResult:
         return StartResult(redirect_url=reverse("payments:sandbox", kwargs={"out_trade_no": payment.out_trade_no}))
 
     def refund(self, *, refund, returns=()) -> RefundResult:

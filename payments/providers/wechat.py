@@ -452,7 +452,7 @@ class WeChatPayProvider(Provider):
             raise GatewayUnavailable("wechat profit sharing: the answer is about another split")
         return {"out_request_no": out_request_no, "settle_no": data.get("order_id", ""), "state": data.get("state", "")}
 
-    def split_state(self, *, payment, out_request_no: str) -> str:
+    def split_state(self, *, payment, out_request_no: str) -> SplitState:
         code, data = _call(
             "profitsharing_order_query", transaction_id=payment.gateway_trade_no, out_order_no=out_request_no
         )
