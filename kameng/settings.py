@@ -37,7 +37,7 @@ CSRF_TRUSTED_ORIGINS = cfg.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = cfg.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "kameng.admin_site.AdminConfig",  # Django's admin with a limited sign-in and scoped "view on site"
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -246,6 +246,9 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
+# Back-office sign-in (kameng/admin_auth.py): failed attempts per client IP and per account (the
+# e-mail typed), counted in the cache; a spent limit refuses even the right password until it passes.
+ADMIN_LOGIN_RATE_LIMITS = cfg.failure_rates("ADMIN_LOGIN_RATE_LIMITS", default="10/m/ip,30/h/ip,5/15m/key")
 
 # --- E-mail -------------------------------------------------------------------------------------
 EMAIL_CONFIG = cfg.email_url("EMAIL_URL", default="consolemail://")
