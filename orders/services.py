@@ -95,7 +95,7 @@ def check_query_secret(order: Order, secret: str) -> bool:
 
 
 # A look-up by e-mail checks the secret against several orders; a secret the buyer chose costs a
-# slow password hash each (~0.3 s with Django's default hasher), a generated one a fast HMAC.
+# slow password hash each (0.6 s with Django's default hasher on a 2-core machine), a generated one a fast HMAC.
 LOOKUP_EMAIL_CANDIDATES = 20  # most recent open-or-finished orders of the address considered
 LOOKUP_SLOW_CHECKS = 3  # at most this many slow hashes per look-up (the most recent chosen secrets)
 LOOKUP_EMAIL_DAYS = 180  # older orders are found by number
