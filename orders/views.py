@@ -6,6 +6,7 @@ import io
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -317,6 +318,7 @@ def lookup(request):
             if len(found) == 1:
                 return redirect(found[0])
             now = timezone.now()
+            prefetch_related_objects(found, "items")
             rows = [(order, Order.Status(services.effective_status(order, now=now)).label) for order in found]
             return render(request, "orders/lookup.html", {"form": forms.LookupForm(), "found": rows})
         form.add_error(None, _("No order matches this number (or e-mail) and password."))
