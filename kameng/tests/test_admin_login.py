@@ -74,3 +74,14 @@ def test_sign_in_works_again_once_the_window_has_passed(settings, operator, pass
     time.sleep(2.1)
     client, response = sign_in(operator.email, password)
     assert response.status_code == 302 and signed_in(client)
+
+
+def test_the_shops_sign_in_counts_per_account_whatever_the_host_header(operator, password):
+    """Staff signed in through /accounts/login/ reach the admin too: that door must not reset its
+    per-account count when the Host header names another port."""
+    for _ in range(5):
+        Client(REMOTE_ADDR="203.0.113.7").post("/accounts/login/", {"login": operator.email, "password": "wrong"})
+    client = Client(REMOTE_ADDR="198.51.100.3")
+    client.post("/accounts/login/", {"login": operator.email, "password": password}, HTTP_HOST="localhost:1234")
+    assert not signed_in(client)
+    assert client.get("/admin/", HTTP_HOST="localhost:1234").status_code == 302  # to the sign-in page
