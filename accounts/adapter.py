@@ -23,4 +23,3 @@ class AccountAdapter(DefaultAccountAdapter):
         staff signed in here reach the admin. One shop: the login alone."""
         login = credentials.get("email", credentials.get("username", "")) or ""
         return login.strip().lower()
-
