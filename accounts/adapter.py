@@ -16,3 +16,10 @@ class AccountAdapter(DefaultAccountAdapter):
         if not ip:
             raise PermissionDenied("Unable to determine client IP address")
         return ip
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        """allauth keys its per-account ``login_failed`` limit on ``request.get_host()`` plus the login,
+        so every Host header (``shop:1``, ``shop:2``… all pass ALLOWED_HOSTS) got a fresh budget — and
+        staff signed in here reach the admin. One shop: the login alone."""
+        login = credentials.get("email", credentials.get("username", "")) or ""
+        return login.strip().lower()

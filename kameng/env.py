@@ -94,6 +94,17 @@ class Config:
 
         return self._parse(name, default, parse, "a rate such as 30/m")
 
+    def failure_rates(self, name: str, *, default: str) -> str:
+        """Limits as django-allauth writes them (kameng/limits.py): ``10/m/ip,5/15m/key``."""
+
+        def parse(v: str) -> str:
+            rate = r"[1-9]\d*/\d*[smhd]/(ip|key)"
+            if not re.fullmatch(rf"{rate}(,{rate})*", v.replace(" ", "")):
+                raise ValueError("counts, periods and ip or key, e.g. 10/m/ip,5/15m/key")
+            return v.replace(" ", "")
+
+        return self._parse(name, default, parse, "rates such as 10/m/ip,5/15m/key")
+
     def decimal_rate(self, name: str, *, default: str) -> Decimal:
         def parse(v: str) -> Decimal:
             rate = Decimal(v)

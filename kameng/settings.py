@@ -37,7 +37,7 @@ CSRF_TRUSTED_ORIGINS = cfg.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = cfg.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "kameng.admin_site.AdminConfig",  # Django's admin with a limited sign-in and scoped "view on site"
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -246,6 +246,9 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
+# Back-office sign-in (kameng/admin_auth.py): failed attempts per client IP and per account (the
+# e-mail typed), counted in the cache; a spent limit refuses even the right password until it passes.
+ADMIN_LOGIN_RATE_LIMITS = cfg.failure_rates("ADMIN_LOGIN_RATE_LIMITS", default="10/m/ip,30/h/ip,5/15m/key")
 
 # --- E-mail -------------------------------------------------------------------------------------
 EMAIL_CONFIG = cfg.email_url("EMAIL_URL", default="consolemail://")
@@ -356,6 +359,17 @@ WALLET_TOP_UP_MAX_FEN = cfg.int("WALLET_TOP_UP_MAX_FEN", default=500_000)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG
 PAYMENT_NOTIFY_BASE_URL = cfg.str("PAYMENT_NOTIFY_BASE_URL", default=SITE_URL)
+# Notification endpoints take unauthenticated POSTs and store each one before verifying it
+# (payments/notifications.py). A genuine Alipay notification is a form of ~2-3 KB and a WeChat Pay
+# one a JSON of ~1-2 KB, so 64 KB leaves room for any field the gateways add and refuses the rest
+# (413) before a byte is stored. Per client IP, refused with 429 and not stored; the gateways post
+# from many addresses and retry a refused notification, and lost payments are queried anyway.
+# Guest order look-up (orders/views.py): failed attempts, counted in the cache, per client IP, per
+# number (or e-mail) from one IP, and per number from anywhere (a distributed guesser; it can lock
+# the buyer out too, but only after 50 guesses an hour at one order). allauth's rate syntax.
+ORDER_LOOKUP_RATE_LIMITS = {"ip": "10/m/ip,30/h/ip", "number_and_ip": "5/15m/key", "number": "50/h/key"}
+PAYMENT_NOTIFY_MAX_BYTES = 64 * 1024
+PAYMENT_NOTIFY_RATE_LIMIT = cfg.request_rate("PAYMENT_NOTIFY_RATE_LIMIT", default="120/m")
 
 # --- Payment providers --------------------------------------------------------------------------
 # A provider whose settings are absent is not offered. Paths name key files that the provider reads

@@ -7,9 +7,6 @@ from django.views.i18n import set_language
 
 from kameng.health import healthz
 
-admin.site.site_header = "Kameng 卡盟"
-admin.site.site_title = "Kameng 卡盟"
-
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/setlang/", set_language, name="set_language"),

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
+from itertools import pairwise
 
 from django import forms
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import BuyerField
@@ -25,10 +29,11 @@ class CheckoutForm(forms.Form):
     query_secret = forms.CharField(
         label=_("Order query password (optional)"),
         max_length=40,
-        min_length=6,
         required=False,
         widget=forms.PasswordInput(render_value=True),
-        help_text=_("To look the order up later. Leave empty and we will give you one."),
+        help_text=_(
+            "To look the order up later: at least 8 characters, not only digits. Leave empty and we will give you one."
+        ),
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
@@ -63,6 +68,9 @@ class CheckoutForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        secret = data.get("query_secret") or ""
+        for reason in weak_secret_reasons(secret, email=data.get("email") or "", phone=data.get("phone") or ""):
+            self.add_error("query_secret", reason)
         for sku_id, field in self.buyer_fields:
             name = self.field_name(sku_id, field)
             value = (data.get(name) or "").strip()
@@ -85,6 +93,56 @@ class CheckoutForm(forms.Form):
         }
 
 
+# A chosen query secret is all that guards a guest's codes, and the per-number limits still allow a
+# few guesses an hour from every address: Django's checks for account passwords, and no runs.
+SECRET_MIN_LENGTH = 8
+SECRET_VALIDATORS = [password_validation.CommonPasswordValidator(), password_validation.NumericPasswordValidator()]
+
+
+def weak_secret_reasons(secret: str, *, email: str = "", phone: str = "") -> list[str]:
+    """Why ``secret`` (a buyer's chosen order query password) is too weak; empty when it will do."""
+    secret = secret.strip()
+    if not secret:
+        return []
+    reasons = []
+    if len(secret) < SECRET_MIN_LENGTH:
+        reasons.append(_("It is shorter than 8 characters."))
+    try:
+        password_validation.validate_password(secret, password_validators=SECRET_VALIDATORS)
+    except ValidationError as exc:
+        reasons.extend(exc.messages)
+    if _is_run(secret.lower()):
+        reasons.append(_("It is a run of repeated or consecutive characters, like aaaaaaaa or abcdefgh."))
+    if _similar(secret, email.strip(), phone.strip()):
+        reasons.append(_("It is too close to your e-mail address or phone number."))
+    return [str(reason) for reason in reasons]
+
+
+def _similar(secret: str, email: str, phone: str) -> bool:
+    """Django's UserAttributeSimilarityValidator test (ratio 0.7) against the e-mail, its name part and
+    the phone, for a guest; and none of those (4+ characters) inside the secret."""
+    secret = secret.lower()
+    for value in filter(None, (email.lower(), email.partition("@")[0].lower(), phone)):
+        if (len(value) >= 4 and value in secret) or SequenceMatcher(a=secret, b=value).quick_ratio() >= 0.7:
+            return True
+    return False
+
+
+def _is_run(text: str) -> bool:
+    """A short unit repeated (aaaaaaaa, abababab, abcabcabc) or one step up or down (abcdefgh, 98765432)."""
+    if any(text == text[:size] * (len(text) // size) + text[: len(text) % size] for size in (1, 2, 3)):
+        return True
+    steps = {ord(b) - ord(a) for a, b in pairwise(text)}
+    return steps in ({1}, {-1})
+
+
 class LookupForm(forms.Form):
     number = forms.CharField(label=_("Order number or e-mail"), max_length=254)
     secret = forms.CharField(label=_("Order query password"), max_length=40, widget=forms.PasswordInput)
+
+    def clean_number(self) -> str:
+        """The number or e-mail in the one form limits and look-ups use: no whitespace anywhere
+        (full-width spaces included), numbers upper-case, e-mails lower-case. Without it " k2412…"
+        and "k2412…" were two numbers to the attempt limit and one to the look-up."""
+        value = "".join(self.cleaned_data["number"].split())
+        return value.lower() if "@" in value else value.upper()

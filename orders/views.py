@@ -6,11 +6,11 @@ import io
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from openpyxl import Workbook
 
 from accounts import wallet
 from catalog.models import BuyerField, Product
-from kameng import xlsx
+from kameng import limits, xlsx
 from kameng.clientip import client_ip
 from kameng.templatetags.kameng import yuan
 from orders import access, cart, forms, pricing, selectors, services
@@ -279,29 +279,49 @@ def download_codes(request, number: str, fmt: str):
 # -- guest look-up --------------------------------------------------------------------------------------
 
 
+def _lookup_attempt(request, needle: str) -> limits.Attempt:
+    """Count one look-up of ``needle`` (ORDER_LOOKUP_RATE_LIMITS): per client IP, per number (or
+    e-mail) from that IP — so a stranger's failures do not lock the buyer out on another network —
+    and per number from anywhere, much higher, against a guesser spread over many addresses."""
+    rates = settings.ORDER_LOOKUP_RATE_LIMITS
+    return limits.attempt(
+        request,
+        action="order_lookup",
+        limits=[
+            (rates["ip"], None),
+            (rates["number_and_ip"], f"{needle}|{client_ip(request)}"),
+            (rates["number"], needle),
+        ],
+    )
+
+
 @never_cache
-@ratelimit(key="ip", rate="10/m", method="POST", block=False)
-@ratelimit(key="post:number", rate="5/m", method="POST", block=False)
 def lookup(request):
     form = forms.LookupForm(request.POST or None)
-    if request.method == "POST":
-        if getattr(request, "limited", False):
-            raise PermissionDenied(_("Too many attempts. Please wait a minute and try again."))
-        if form.is_valid():
-            needle, secret = form.cleaned_data["number"].strip(), form.cleaned_data["secret"]
-            if "@" in needle:
-                # The ten most recent: a buyer-chosen secret costs a slow hash per candidate.
-                candidates = Order.objects.filter(email__iexact=needle, buyer__isnull=True).order_by("-created_at")[:10]
-            else:
-                candidates = Order.objects.filter(number=needle.upper(), buyer__isnull=True)
-            found = [order for order in candidates if services.check_query_secret(order, secret)]
-            if found:
-                for order in found:
-                    access.remember(request, order)
-                if len(found) == 1:
-                    return redirect(found[0])
-                return render(request, "orders/lookup.html", {"form": forms.LookupForm(), "found": found})
-            form.add_error(None, _("No order matches this number (or e-mail) and password."))
+    if request.method == "POST" and form.is_valid():
+        needle, secret = form.cleaned_data["number"], form.cleaned_data["secret"]
+        attempt = _lookup_attempt(request, needle)
+        if not attempt.allowed:
+            minutes = attempt.wait_minutes
+            message = ngettext(
+                "Too many attempts. Please wait %(minutes)d minute and try again.",
+                "Too many attempts. Please wait %(minutes)d minutes and try again.",
+                minutes,
+            )
+            form.add_error(None, message % {"minutes": minutes})
+            return render(request, "orders/lookup.html", {"form": form}, status=429)
+        found = services.find_guest_orders(needle=needle, secret=secret)
+        if found:
+            attempt.rollback()  # only failures count
+            for order in found:
+                access.remember(request, order)
+            if len(found) == 1:
+                return redirect(found[0])
+            now = timezone.now()
+            prefetch_related_objects(found, "items")
+            rows = [(order, Order.Status(services.effective_status(order, now=now)).label) for order in found]
+            return render(request, "orders/lookup.html", {"form": forms.LookupForm(), "found": rows})
+        form.add_error(None, _("No order matches this number (or e-mail) and password."))
     return render(request, "orders/lookup.html", {"form": form})
 
 

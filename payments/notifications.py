@@ -1,5 +1,8 @@
 """Gateway notifications: store raw, verify, act, answer in the gateway's own format.
 
+0. Anyone can POST here, so before anything is read or stored a body over
+   ``PAYMENT_NOTIFY_MAX_BYTES`` is refused with 413 and a client IP over
+   ``PAYMENT_NOTIFY_RATE_LIMIT`` with 429 (:func:`refusal`); a gateway retries either.
 1. The message is stored as a :class:`~payments.models.Notification` in its own transaction before
    anything else, so a failure later still leaves the raw payload for operators.
 2. The provider verifies it (signature with the gateway's key, our app id / merchant id, for WeChat
@@ -19,9 +22,11 @@ from __future__ import annotations
 import json
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django_ratelimit.core import is_ratelimited
 
 from kameng.clientip import client_ip
 from orders import services as orders
@@ -55,8 +60,31 @@ def _finish(record: Notification, *, outcome: str, reason: str = "", **fields) -
     record.save()
 
 
+def refusal(request: HttpRequest) -> HttpResponse | None:
+    """The answer to a POST that must not be stored (too large, or too many from its IP), else None.
+
+    Checked before the body is read: Django reads at most ``Content-Length`` bytes, so the header
+    decides; the length of what was read is checked again for servers that do not say it.
+    """
+    rate = settings.PAYMENT_NOTIFY_RATE_LIMIT
+    if is_ratelimited(request, group="payments.notify", key="ip", rate=rate, method="POST", increment=True):
+        logger.warning("notification refused: too many from %s", client_ip(request))
+        return HttpResponse("failure: too many requests", status=429, content_type="text/plain")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > settings.PAYMENT_NOTIFY_MAX_BYTES or len(request.body) > settings.PAYMENT_NOTIFY_MAX_BYTES:
+        logger.warning("notification refused: %s bytes from %s", declared, client_ip(request))
+        return HttpResponse("failure: too large", status=413, content_type="text/plain")
+    return None
+
+
 def handle(*, provider_name: str, request: HttpRequest) -> HttpResponse:
     """Process one notification POSTed by ``provider_name``'s gateway and return the answer it expects."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     cls = providers.provider_class(provider_name)
     try:
         record = _store(provider_name, request)
