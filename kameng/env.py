@@ -21,6 +21,9 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 _DB_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "sqlite"}
+# The only EMAIL_URL backend that actually delivers. The others print every message (card codes of
+# delivery e-mails included) into the logs, keep it in memory, write it to a local file or drop it.
+_SENDING_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 class ConfigError(ImproperlyConfigured):
@@ -205,3 +208,21 @@ class _Required:
         if self._missing(name):
             return embedded_default
         return self._config.fernet_keys(name, default=embedded_default)
+
+    def email_url(self, name: str, *, embedded_default: dict) -> dict:
+        """Outgoing mail: in production a server that delivers it (smtp, smtps, smtp+tls, smtp+ssl).
+
+        Delivery e-mails carry card codes: ``consolemail://`` would print them into the container
+        logs, and ``memorymail``/``dummymail``/``filemail`` never deliver them.
+        """
+        if self._missing(name) or self._config._raw(name) is None:
+            return embedded_default
+        config = self._config.email_url(name, default="")
+        if self._production and config["EMAIL_BACKEND"] != _SENDING_EMAIL_BACKEND:
+            scheme = urlsplit(self._config._raw(name) or "").scheme
+            self._config.problems.append(
+                f"{name} ({scheme}://) does not send e-mail: with DEBUG off the shop needs a mail server, "
+                "e.g. smtp+tls://USER:PASSWORD@smtp.example.com:587 (console mail would print card codes "
+                "into the logs)"
+            )
+        return config

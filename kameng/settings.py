@@ -248,8 +248,17 @@ ACCOUNT_RATE_LIMITS = {
 }
 
 # --- E-mail -------------------------------------------------------------------------------------
-EMAIL_CONFIG = cfg.email_url("EMAIL_URL", default="consolemail://")
+# Production needs EMAIL_URL pointing at a mail server (kameng/env.py refuses a missing one and the
+# console/file/memory/dummy backends: delivery e-mails carry card codes). The embedded run keeps
+# every message as one .eml file in EMAIL_FILE_PATH, listed at /dev/outbox/ (kameng/outbox.py),
+# so nothing prints message bodies, codes included, to the console.
+EMAIL_CONFIG = required.email_url(
+    "EMAIL_URL",
+    embedded_default={"EMAIL_BACKEND": "kameng.outbox.OutboxBackend", "EMAIL_FILE_PATH": ""},
+)
 vars().update(EMAIL_CONFIG)
+if EMAIL_CONFIG["EMAIL_BACKEND"] == "kameng.outbox.OutboxBackend":
+    EMAIL_FILE_PATH = cfg.str("EMAIL_OUTBOX_DIR", default=str(BASE_DIR / "var" / "outbox"))
 DEFAULT_FROM_EMAIL = cfg.str("DEFAULT_FROM_EMAIL", default="Kameng 卡盟 <noreply@kameng.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATOR_EMAILS = cfg.list("OPERATOR_EMAILS", default=[])
