@@ -3,8 +3,9 @@
 Two modes:
 
 * **embedded** (the default, ``DEBUG`` unset or true): SQLite, Celery tasks executed in-process,
-  the sandbox payment provider, e-mail to the console. Nothing to configure, nothing to run
-  besides ``manage.py runserver``. Values may also come from a ``.env`` file next to manage.py
+  periodic jobs run by a thread of the web process (``kameng/embedded.py``), the sandbox payment
+  provider, e-mail kept in an outbox folder (``var/outbox/``, read at ``/dev/outbox/``). Nothing to
+  configure, nothing to run besides ``manage.py runserver``. Values may also come from a ``.env`` file next to manage.py
   (``make run`` writes one with freshly generated development keys).
 * **production** (``DEBUG=false``): every secret must come from the environment; a missing or
   malformed variable stops start-up with a message that names it (see ``kameng.env``).
@@ -96,6 +97,14 @@ DATABASES = {"default": required.db_url("DATABASE_URL", embedded_default=f"sqlit
 DATABASES["default"]["CONN_MAX_AGE"] = cfg.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded run writes from runserver's request threads and its periodic-jobs thread
+    # (kameng/embedded.py). IMMEDIATE transactions take the write lock at BEGIN, so writers queue
+    # for up to `timeout` seconds instead of failing with "database is locked" when a transaction
+    # that has read tries to write; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, result backend and cache --------------------------------------------
@@ -216,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 55},
     },
 }
+
+# The embedded run has no beat process: a thread of the web process runs this schedule, each job
+# eagerly (kameng/embedded.py, started from kameng/wsgi.py). Only without a broker.
+EMBEDDED_SCHEDULER = CELERY_TASK_ALWAYS_EAGER and cfg.bool("EMBEDDED_SCHEDULER", default=True)
 
 # --- Auth (django-allauth) ----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
