@@ -160,6 +160,24 @@ class Config:
 
         return self._parse(name, default, parse, "comma-separated Fernet keys, newest first")
 
+    def site_url(self, name: str, *, served_name: str, default: str) -> str:
+        """The public address: ``name`` if set (environment, then .env), else the address this run
+        serves on (``served_name``: ``HOST:PORT``, which ``make run`` passes), else ``default``."""
+        if self._raw(name) is not None:
+            return self.str(name, default=default)
+        served = self._raw(served_name)
+        if served is None:
+            return default
+        host, _colon, port = served.rpartition(":")
+        # Listening on every interface (0.0.0.0, ::): links go to this machine.
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host)  # noqa: S104
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        if not port.isdigit():
+            self.problems.append(f"{served_name}={served!r} is not valid: expected HOST:PORT")
+            return default
+        return f"http://{host}:{port}"
+
     # -- required in production ---------------------------------------------------------------
     def required_when(self, flag: bool) -> _Required:
         return _Required(self, flag)

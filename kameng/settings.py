@@ -35,7 +35,8 @@ SECRET_KEY = required.str(
 )
 ALLOWED_HOSTS = required.list("ALLOWED_HOSTS", embedded_default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = cfg.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = cfg.str("SITE_URL", default="http://127.0.0.1:8000")
+# Without SITE_URL, the address `make run` serves on (HOST, PORT), so e-mail links point at it.
+SITE_URL = cfg.site_url("SITE_URL", served_name="KAMENG_SERVE_ADDRESS", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
