@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -101,9 +101,11 @@ def _read(path: Path, *, headers_only: bool) -> Message:
     with path.open("rb") as file:
         parsed: EmailMessage = email.message_from_binary_file(file, policy=email.policy.default, _class=EmailMessage)
     try:
-        sent_at = parsedate_to_datetime(parsed["Date"]) if parsed["Date"] else None
+        sent_at = parsedate_to_datetime(str(parsed["Date"])) if parsed["Date"] else None
     except (TypeError, ValueError):
         sent_at = None
+    if sent_at is not None and timezone.is_naive(sent_at):  # Django writes "-0000": UTC
+        sent_at = sent_at.replace(tzinfo=UTC)
     message = Message(name=path.name, subject=str(parsed["Subject"] or ""), to=str(parsed["To"] or ""), sent_at=sent_at)
     if not headers_only:
         text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))

@@ -130,6 +130,7 @@ def signed_in(user) -> Client:
 @pytest.mark.django_db(transaction=True)
 def test_operators_read_kept_mail(debug_urls, kept_delivery, operator):
     kept, secret = kept_delivery
+    assert kept.sent_at.tzinfo is not None  # shown in the shop's time zone, not as naive UTC
     client = signed_in(operator)
     listing = client.get(reverse("outbox"))
     assert listing.status_code == 200
