@@ -75,6 +75,56 @@ print("STATE", Order.objects.get(email="late@example.com").status,
       Settlement.objects.filter(order__email="guest@example.com").count())
 """
 
+# Buyers in four threads while the periodic jobs tick as fast as they can (a fake clock makes every
+# interval job due each time): SQLite must queue the writers, never answer "database is locked".
+CONCURRENT = r"""
+import threading, uuid
+from datetime import timedelta
+from django.db import connections
+from django.utils import timezone
+from catalog.models import Sku
+from orders import services
+from payments import services as payments
+from kameng.embedded import EmbeddedBeat
+
+now = [timezone.now()]
+beat = EmbeddedBeat(now=lambda: now[0])
+stop, errors, ticks, bought = threading.Event(), [], [0], [0]
+
+def ticker():
+    while not stop.is_set():
+        now[0] += timedelta(minutes=11)
+        beat.tick()
+        ticks[0] += 1
+
+def buyer(n):
+    skus = Sku.objects.filter(codes__status="available", product__status="listed", product__delivery_mode="automatic")
+    sku = skus.distinct().order_by("pk")[n]
+    for i in range(8):
+        try:
+            order = services.place_order(lines=[services.CartLine(sku_id=sku.pk, quantity=1)],
+                                         email=f"t{n}-{i}@example.com", idempotency_key=uuid.uuid4().hex).order
+            if i % 2:
+                attempt, _ = payments.start_payment(order=order, provider_name="sandbox")
+                payments.confirm_payment(out_trade_no=attempt.out_trade_no, amount_fen=order.total_fen,
+                                         gateway_trade_no=f"G{attempt.pk}", provider="sandbox")
+            bought[0] += 1
+        except Exception as exc:
+            errors.append(repr(exc))
+    connections.close_all()
+
+clock = threading.Thread(target=ticker)
+clock.start()
+buyers = [threading.Thread(target=buyer, args=(n,)) for n in range(4)]
+for thread in buyers:
+    thread.start()
+for thread in buyers:
+    thread.join()
+stop.set()
+clock.join()
+print("CONCURRENT", bought[0], ticks[0] > 0, errors)
+"""
+
 
 def run(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(
@@ -149,3 +199,6 @@ def test_fresh_sqlite_migrates_seeds_and_sells_a_code_through_the_sandbox(tmp_pa
     assert served.count("Periodic jobs: running in-process") == 1, served
     for plaintext in secret_line.split()[1:]:
         assert plaintext not in served
+
+    busy = run("shell", "--no-imports", env={**env, "MAX_UNPAID_ORDERS": "100"}, stdin=CONCURRENT)
+    assert "CONCURRENT 32 True []" in busy.stdout, busy.stdout + busy.stderr[-3000:]
