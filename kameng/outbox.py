@@ -40,7 +40,8 @@ from accounts.roles import is_operator
 
 logger = logging.getLogger(__name__)
 
-NAME_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{12}\.eml$")
+# <UTC time to the microsecond>-<random>.eml: names sort in the order the messages were kept.
+NAME_RE = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{8}\.eml$")
 LIST_LIMIT = 200
 
 
@@ -78,7 +79,7 @@ class OutboxBackend(BaseEmailBackend):
 
     def _save(self, data: bytes) -> str:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        name = f"{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}.eml"
+        name = f"{timezone.now():%Y%m%d-%H%M%S-%f}-{uuid.uuid4().hex[:8]}.eml"
         temporary = self.directory / f".{name}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:

@@ -156,7 +156,7 @@ def test_nobody_else_reads_kept_mail(debug_urls, kept_delivery, who, request):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("name", ["nope.eml", "..%2F..%2Fmanage.py", "20260101-000000-000000000000.eml"])
+@pytest.mark.parametrize("name", ["nope.eml", "..%2F..%2Fmanage.py", "20260101-000000-000000-00000000.eml"])
 def test_only_kept_files_are_shown(debug_urls, kept_delivery, operator, name):
     assert signed_in(operator).get(f"/dev/outbox/{name}/").status_code == 404
 
