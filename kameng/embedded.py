@@ -76,7 +76,9 @@ class EmbeddedBeat:
                 raise LookupError(f"beat entry {name!r} names an unknown task {spec['task']!r}")
 
     def tick(self) -> tuple[list[str], float]:
-        """Run every due entry once; returns their names and the seconds until the next one is due."""
+        """Run every due entry once; returns their names and the seconds until the next one is due.
+
+        Closes the calling thread's database connections afterwards (it is meant for its own thread)."""
         ran: list[str] = []
         wait = MAX_SLEEP
         try:
