@@ -10,12 +10,15 @@ STACK_DIR ?= var/stack
 
 .PHONY: run test venv dev-venv migrate lint format typecheck check stack stack-stop messages clean
 
-# --- embedded shop: SQLite, eager Celery, sandbox payments, console e-mail ------------------------
+# --- embedded shop: SQLite, eager Celery, periodic jobs in-process, sandbox payments, e-mail outbox --
+# Links in e-mails and payment pages follow HOST and PORT: the address is handed to the settings as
+# the default of SITE_URL (a SITE_URL in the environment or in .env still wins).
+SERVE := KAMENG_SERVE_ADDRESS=$(HOST):$(PORT)
 run: venv
 	$(PY) -m kameng.envfile
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(SERVE) $(PY) manage.py seed_demo
+	$(SERVE) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # --- whole test suite on a throwaway PostgreSQL + Redis (started by the tests themselves) --------
 test: dev-venv

@@ -146,6 +146,8 @@ class Stack:
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CARD_CODE_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "SITE_URL": f"http://127.0.0.1:{self.web_port}",
+            # As measured so far (the default of DEBUG runs is now an outbox folder: a file per order).
+            "EMAIL_URL": "consolemail://",
             # All buyers come from this machine; per-IP limits are handled with distinct source
             # addresses, this lifts the per-IP unpaid-order cap as the task asks.
             "MAX_UNPAID_ORDERS": str(self.args.max_unpaid_orders),
@@ -601,6 +603,7 @@ def setup_django(env: dict[str, str]) -> None:
         "SECRET_KEY",
         "CARD_CODE_KEYS",
         "SITE_URL",
+        "EMAIL_URL",
         "MAX_UNPAID_ORDERS",
         "DB_CONN_MAX_AGE",
     ):

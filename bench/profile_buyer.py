@@ -147,6 +147,9 @@ def main() -> int:
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CARD_CODE_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "SITE_URL": "http://127.0.0.1:8000",
+            # Console mail as measured so far; production settings refuse it, so there the overlay
+            # (bench/sandbox_settings.py) swaps it in for this stand-in.
+            "EMAIL_URL": "smtp://127.0.0.1:25" if args.production else "consolemail://",
             "ALLOWED_HOSTS": "127.0.0.1",
             "MAX_UNPAID_ORDERS": "100000",
             "DB_CONN_MAX_AGE": "60",

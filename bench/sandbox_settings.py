@@ -8,3 +8,5 @@ provider that confirms without a gateway. Used by ``bench/checkout.py --producti
 from kameng.settings import *  # noqa: F403
 
 PAYMENT_SANDBOX_ENABLED = True
+# Production settings require a mail server; the bench measures with the console backend, as before.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -89,11 +89,14 @@ DEMO_STOCK_OVERRIDES = {("iqiyi-vip", "90天"): 3, ("office-key", "永久授权"
 
 DESCRIPTION = "购买后卡密显示在订单页并发送到您的邮箱。\n请在有效期内使用，虚拟商品售出后非质量问题不退换。"
 
-DEMO_PASSWORDS = {
-    "admin@kameng.local": "kameng-admin",
-    "merchant@kameng.local": "kameng-merchant",
-    "other-merchant@kameng.local": "kameng-merchant",
-}
+# The demo shop's back-office sign-ins (DEBUG only), with the role each one shows.
+DEMO_SIGN_INS = [
+    # e-mail, password, role
+    ("admin@kameng.local", "kameng-admin", "operator: platform staff, every merchant, refunds, settlements"),
+    ("merchant@kameng.local", "kameng-merchant", "merchant staff of 卡盟示例商户: only its goods and orders"),
+    ("other-merchant@kameng.local", "kameng-merchant", "merchant staff of 星辰游戏, the second merchant"),
+]
+DEMO_PASSWORDS = {email: password for email, password, _role in DEMO_SIGN_INS}
 
 
 @dataclass

@@ -21,6 +21,9 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 _DB_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "sqlite"}
+# The only EMAIL_URL backend that actually delivers. The others print every message (card codes of
+# delivery e-mails included) into the logs, keep it in memory, write it to a local file or drop it.
+_SENDING_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 class ConfigError(ImproperlyConfigured):
@@ -168,6 +171,24 @@ class Config:
 
         return self._parse(name, default, parse, "comma-separated Fernet keys, newest first")
 
+    def site_url(self, name: str, *, served_name: str, default: str) -> str:
+        """The public address: ``name`` if set (environment, then .env), else the address this run
+        serves on (``served_name``: ``HOST:PORT``, which ``make run`` passes), else ``default``."""
+        if self._raw(name) is not None:
+            return self.str(name, default=default)
+        served = self._raw(served_name)
+        if served is None:
+            return default
+        host, _colon, port = served.rpartition(":")
+        # Listening on every interface (0.0.0.0, ::): links go to this machine.
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host)  # noqa: S104
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        if not port.isdigit():
+            self.problems.append(f"{served_name}={served!r} is not valid: expected HOST:PORT")
+            return default
+        return f"http://{host}:{port}"
+
     # -- required in production ---------------------------------------------------------------
     def required_when(self, flag: bool) -> _Required:
         return _Required(self, flag)
@@ -216,3 +237,21 @@ class _Required:
         if self._missing(name):
             return embedded_default
         return self._config.fernet_keys(name, default=embedded_default)
+
+    def email_url(self, name: str, *, embedded_default: dict) -> dict:
+        """Outgoing mail: in production a server that delivers it (smtp, smtps, smtp+tls, smtp+ssl).
+
+        Delivery e-mails carry card codes: ``consolemail://`` would print them into the container
+        logs, and ``memorymail``/``dummymail``/``filemail`` never deliver them.
+        """
+        if self._missing(name) or self._config._raw(name) is None:
+            return embedded_default
+        config = self._config.email_url(name, default="")
+        if self._production and config["EMAIL_BACKEND"] != _SENDING_EMAIL_BACKEND:
+            scheme = urlsplit(self._config._raw(name) or "").scheme
+            self._config.problems.append(
+                f"{name} ({scheme}://) does not send e-mail: with DEBUG off the shop needs a mail server, "
+                "e.g. smtp+tls://USER:PASSWORD@smtp.example.com:587 (console mail would print card codes "
+                "into the logs)"
+            )
+        return config

@@ -17,6 +17,8 @@ TEMPLATE = """\
 # Written by `make run` for the embedded run (SQLite, eager Celery, sandbox payments).
 # Keep this file: CARD_CODE_KEYS decrypts the card codes stored in db.sqlite3.
 # Every variable is described in README.md, section Configuration.
+# E-mail is kept in var/outbox/ (read it at /dev/outbox/ as the operator), never sent or printed.
+# SITE_URL defaults to the address `make run` serves on (HOST, PORT); a SITE_URL set here wins.
 DEBUG=true
 SECRET_KEY={secret_key}
 CARD_CODE_KEYS={card_key}

@@ -3,8 +3,9 @@
 Two modes:
 
 * **embedded** (the default, ``DEBUG`` unset or true): SQLite, Celery tasks executed in-process,
-  the sandbox payment provider, e-mail to the console. Nothing to configure, nothing to run
-  besides ``manage.py runserver``. Values may also come from a ``.env`` file next to manage.py
+  periodic jobs run by a thread of the web process (``kameng/embedded.py``), the sandbox payment
+  provider, e-mail kept in an outbox folder (``var/outbox/``, read at ``/dev/outbox/``). Nothing to
+  configure, nothing to run besides ``manage.py runserver``. Values may also come from a ``.env`` file next to manage.py
   (``make run`` writes one with freshly generated development keys).
 * **production** (``DEBUG=false``): every secret must come from the environment; a missing or
   malformed variable stops start-up with a message that names it (see ``kameng.env``).
@@ -34,7 +35,8 @@ SECRET_KEY = required.str(
 )
 ALLOWED_HOSTS = required.list("ALLOWED_HOSTS", embedded_default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = cfg.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = cfg.str("SITE_URL", default="http://127.0.0.1:8000")
+# Without SITE_URL, the address `make run` serves on (HOST, PORT), so e-mail links point at it.
+SITE_URL = cfg.site_url("SITE_URL", served_name="KAMENG_SERVE_ADDRESS", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "kameng.admin_site.AdminConfig",  # Django's admin with a limited sign-in and scoped "view on site"
@@ -96,6 +98,14 @@ DATABASES = {"default": required.db_url("DATABASE_URL", embedded_default=f"sqlit
 DATABASES["default"]["CONN_MAX_AGE"] = cfg.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded run writes from runserver's request threads and its periodic-jobs thread
+    # (kameng/embedded.py). IMMEDIATE transactions take the write lock at BEGIN, so writers queue
+    # for up to `timeout` seconds instead of failing with "database is locked" when a transaction
+    # that has read tries to write; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, result backend and cache --------------------------------------------
@@ -217,6 +227,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The embedded run has no beat process: a thread of the web process runs this schedule, each job
+# eagerly (kameng/embedded.py, started from kameng/wsgi.py). Only without a broker.
+EMBEDDED_SCHEDULER = CELERY_TASK_ALWAYS_EAGER and cfg.bool("EMBEDDED_SCHEDULER", default=True)
+
 # --- Auth (django-allauth) ----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -251,8 +265,17 @@ ACCOUNT_RATE_LIMITS = {
 ADMIN_LOGIN_RATE_LIMITS = cfg.failure_rates("ADMIN_LOGIN_RATE_LIMITS", default="10/m/ip,30/h/ip,5/15m/key")
 
 # --- E-mail -------------------------------------------------------------------------------------
-EMAIL_CONFIG = cfg.email_url("EMAIL_URL", default="consolemail://")
+# Production needs EMAIL_URL pointing at a mail server (kameng/env.py refuses a missing one and the
+# console/file/memory/dummy backends: delivery e-mails carry card codes). The embedded run keeps
+# every message as one .eml file in EMAIL_FILE_PATH, listed at /dev/outbox/ (kameng/outbox.py),
+# so nothing prints message bodies, codes included, to the console.
+EMAIL_CONFIG = required.email_url(
+    "EMAIL_URL",
+    embedded_default={"EMAIL_BACKEND": "kameng.outbox.OutboxBackend", "EMAIL_FILE_PATH": ""},
+)
 vars().update(EMAIL_CONFIG)
+if EMAIL_CONFIG["EMAIL_BACKEND"] == "kameng.outbox.OutboxBackend":
+    EMAIL_FILE_PATH = cfg.str("EMAIL_OUTBOX_DIR", default=str(BASE_DIR / "var" / "outbox"))
 DEFAULT_FROM_EMAIL = cfg.str("DEFAULT_FROM_EMAIL", default="Kameng 卡盟 <noreply@kameng.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OPERATOR_EMAILS = cfg.list("OPERATOR_EMAILS", default=[])

@@ -55,6 +55,7 @@ def main() -> int:
         servers.append(redis)
         redis_url = redis.start()
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEBUG": "true"}
+        env["KAMENG_SERVE_ADDRESS"] = f"{args.host}:{args.port}"  # SITE_URL's default, as with make run
         python = sys.executable
         for command in (["migrate", "--no-input"], ["seed_demo"]):
             subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True)

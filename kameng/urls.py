@@ -23,4 +23,5 @@ if settings.DEBUG:
     # Under gunicorn in DEBUG (make stack) Django serves static and media itself; production
     # static files come from WhiteNoise, media from the front proxy.
     urlpatterns += staticfiles_urlpatterns()
+    urlpatterns += [path("dev/outbox/", include("kameng.outbox"))]  # e-mails of the embedded run
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

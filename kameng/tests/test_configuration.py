@@ -18,6 +18,7 @@ GOOD_PRODUCTION = {
     "DATABASE_URL": "postgres://kameng:secret@127.0.0.1:5432/kameng",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "CARD_CODE_KEYS": Fernet.generate_key().decode(),
+    "EMAIL_URL": "smtp://localhost:25",
 }
 
 
@@ -37,7 +38,7 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_production_without_secrets_names_every_missing_variable():
     result = manage("check", env={"DEBUG": "false"})
     assert result.returncode == 2
-    for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_CODE_KEYS"):
+    for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_CODE_KEYS", "EMAIL_URL"):
         assert f"{name} is required when DEBUG is off" in result.stderr
     assert "Traceback" not in result.stderr
 
