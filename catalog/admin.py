@@ -436,14 +436,7 @@ class CardCodeAdmin(MerchantScopedAdmin):
             return HttpResponse(
                 gettext("Too many codes revealed recently. Try again later."), status=429, content_type="text/plain"
             )
-        CodeAccess.objects.create(
-            user=request.user,
-            kind=CodeAccess.Kind.REVEAL,
-            merchant_id=code.sku.product.merchant_id,
-            code=code,
-            ip_address=client_ip(request),
-        )
-        secret = services.reveal(code=code)
+        secret = services.reveal_to_staff(code=code, user=request.user, ip_address=client_ip(request))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

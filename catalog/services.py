@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from catalog import codes
-from catalog.models import CardCode, ImportBatch, Sku
+from catalog.models import CardCode, CodeAccess, ImportBatch, Sku
 from catalog.signals import send_stock_changed
 
 
@@ -36,3 +36,12 @@ def add_codes(*, sku: Sku, secrets: Iterable[codes.Secret], batch: ImportBatch |
 def reveal(*, code: CardCode) -> codes.Secret:
     """Decrypt one code. Callers record who saw it (CodeAccess) or are the order's owner."""
     return codes.decrypt(code.payload)
+
+
+def reveal_to_staff(*, code: CardCode, user, ip_address: str | None) -> codes.Secret:
+    """A merchant's or operator's look at one full code: recorded (who, when, from where) first."""
+    CodeAccess.objects.create(
+        user=user, kind=CodeAccess.Kind.REVEAL, merchant_id=code.sku.product.merchant_id, code=code,
+        ip_address=ip_address,
+    )  # fmt: skip
+    return reveal(code=code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import ipaddress
 import os
 import re
@@ -29,7 +30,7 @@ _SENDING_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 class ConfigError(ImproperlyConfigured):
     """Raised once, at the end of settings, listing every configuration problem."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[builtins.str]):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"Kameng cannot start, the configuration is wrong:\n{lines}")
@@ -40,14 +41,14 @@ class Config:
         self._env = environ.Env()
         if env_file is not None and env_file.exists() and "KAMENG_IGNORE_ENV_FILE" not in os.environ:
             environ.Env.read_env(str(env_file), overwrite=False)
-        self.problems: list[str] = []
+        self.problems: list[builtins.str] = []
 
     # -- plain values ---------------------------------------------------------------------
-    def _raw(self, name: str) -> str | None:
+    def _raw(self, name: builtins.str) -> builtins.str | None:
         value = os.environ.get(name)
         return None if value is None or value.strip() == "" else value.strip()
 
-    def _parse(self, name: str, default, parse, expected: str):
+    def _parse(self, name: builtins.str, default, parse, expected: builtins.str):
         raw = self._raw(name)
         if raw is None:
             return default
@@ -57,11 +58,11 @@ class Config:
             self.problems.append(f"{name}={raw!r} is not valid: expected {expected} ({exc})")
             return default
 
-    def str(self, name: str, *, default: str = "") -> str:
+    def str(self, name: builtins.str, *, default: builtins.str = "") -> builtins.str:
         return self._parse(name, default, lambda v: v, "a string")
 
-    def bool(self, name: str, *, default: bool) -> bool:
-        def parse(v: str) -> bool:
+    def bool(self, name: builtins.str, *, default: builtins.bool) -> builtins.bool:
+        def parse(v: builtins.str) -> builtins.bool:
             lowered = v.lower()
             if lowered in {"1", "true", "yes", "on"}:
                 return True
@@ -71,36 +72,36 @@ class Config:
 
         return self._parse(name, default, parse, "true or false")
 
-    def int(self, name: str, *, default: int) -> int:
+    def int(self, name: builtins.str, *, default: builtins.int) -> builtins.int:
         return self._parse(name, default, int, "an integer")
 
-    def list(self, name: str, *, default: list) -> list:
+    def list(self, name: builtins.str, *, default: builtins.list) -> builtins.list:
         return self._parse(name, default, lambda v: [p.strip() for p in v.split(",") if p.strip()], "a list")
 
-    def networks(self, name: str, *, default: list[str]) -> list:
+    def networks(self, name: builtins.str, *, default: list[builtins.str]) -> builtins.list:
         """IP addresses and CIDR networks (``10.0.0.0/8,::1``), or ``none`` for an empty list."""
 
-        def parse(v: str) -> list:
+        def parse(v: builtins.str) -> builtins.list:
             if v.lower() == "none":
                 return []
             return [ipaddress.ip_network(p.strip(), strict=False) for p in v.split(",") if p.strip()]
 
         return self._parse(name, parse(",".join(default)), parse, "addresses or networks such as 10.0.0.0/8,::1")
 
-    def request_rate(self, name: str, *, default: str) -> str:
+    def request_rate(self, name: builtins.str, *, default: builtins.str) -> builtins.str:
         """A rate limit as django-ratelimit reads it: ``30/m`` (per second, minute, hour or day)."""
 
-        def parse(v: str) -> str:
+        def parse(v: builtins.str) -> builtins.str:
             if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", v):
                 raise ValueError("a count and a period, e.g. 30/m or 100/5m")
             return v
 
         return self._parse(name, default, parse, "a rate such as 30/m")
 
-    def failure_rates(self, name: str, *, default: str) -> str:
+    def failure_rates(self, name: builtins.str, *, default: builtins.str) -> builtins.str:
         """Limits as django-allauth writes them (kameng/limits.py): ``10/m/ip,5/15m/key``."""
 
-        def parse(v: str) -> str:
+        def parse(v: builtins.str) -> builtins.str:
             rate = r"[1-9]\d*/\d*[smhd]/(ip|key)"
             if not re.fullmatch(rf"{rate}(,{rate})*", v.replace(" ", "")):
                 raise ValueError("counts, periods and ip or key, e.g. 10/m/ip,5/15m/key")
@@ -108,8 +109,8 @@ class Config:
 
         return self._parse(name, default, parse, "rates such as 10/m/ip,5/15m/key")
 
-    def decimal_rate(self, name: str, *, default: str) -> Decimal:
-        def parse(v: str) -> Decimal:
+    def decimal_rate(self, name: builtins.str, *, default: builtins.str) -> Decimal:
+        def parse(v: builtins.str) -> Decimal:
             rate = Decimal(v)
             if not Decimal("0") <= rate < Decimal("1"):
                 raise ValueError("must be at least 0 and below 1, e.g. 0.10 for 10%")
@@ -117,10 +118,10 @@ class Config:
 
         return self._parse(name, Decimal(default), parse, "a fraction such as 0.10")
 
-    def db_url(self, name: str, *, default: str) -> dict:
+    def db_url(self, name: builtins.str, *, default: builtins.str) -> builtins.dict:
         raw = self._raw(name) or default
 
-        def parse(v: str) -> dict:
+        def parse(v: builtins.str) -> builtins.dict:
             scheme = urlsplit(v).scheme
             if scheme not in _DB_SCHEMES:
                 raise ValueError(f"unsupported scheme {scheme or '(none)'!r}")
@@ -138,8 +139,8 @@ class Config:
             )
             return environ.Env.db_url_config("sqlite://:memory:")
 
-    def redis_url(self, name: str, *, default: str) -> str:
-        def parse(v: str) -> str:
+    def redis_url(self, name: builtins.str, *, default: builtins.str) -> builtins.str:
+        def parse(v: builtins.str) -> builtins.str:
             parts = urlsplit(v)
             if parts.scheme not in {"redis", "rediss", "unix"}:
                 raise ValueError(f"unsupported scheme {parts.scheme or '(none)'!r}")
@@ -150,7 +151,7 @@ class Config:
 
         return self._parse(name, default, parse, "redis://HOST:PORT/DB")
 
-    def email_url(self, name: str, *, default: str) -> dict:
+    def email_url(self, name: builtins.str, *, default: builtins.str) -> builtins.dict:
         raw = self._raw(name) or default
         try:
             return environ.Env.email_url_config(raw)
@@ -158,8 +159,8 @@ class Config:
             self.problems.append(f"{name} is not a usable e-mail URL ({exc}): expected smtp+tls://USER:PASS@HOST:587")
             return environ.Env.email_url_config("consolemail://")
 
-    def fernet_keys(self, name: str, *, default: list) -> list:
-        def parse(v: str) -> list:
+    def fernet_keys(self, name: builtins.str, *, default: builtins.list) -> builtins.list:
+        def parse(v: builtins.str) -> builtins.list:
             keys = [p.strip() for p in v.split(",") if p.strip()]
             for position, key in enumerate(keys, 1):
                 try:
@@ -171,7 +172,7 @@ class Config:
 
         return self._parse(name, default, parse, "comma-separated Fernet keys, newest first")
 
-    def site_url(self, name: str, *, served_name: str, default: str) -> str:
+    def site_url(self, name: builtins.str, *, served_name: builtins.str, default: builtins.str) -> builtins.str:
         """The public address: ``name`` if set (environment, then .env), else the address this run
         serves on (``served_name``: ``HOST:PORT``, which ``make run`` passes), else ``default``."""
         if self._raw(name) is not None:
@@ -190,7 +191,7 @@ class Config:
         return f"http://{host}:{port}"
 
     # -- required in production ---------------------------------------------------------------
-    def required_when(self, flag: bool) -> _Required:
+    def required_when(self, flag: builtins.bool) -> _Required:
         return _Required(self, flag)
 
     def finish(self) -> None:
@@ -201,17 +202,17 @@ class Config:
 class _Required:
     """Same parsers, but in production a missing variable is an error, not a default."""
 
-    def __init__(self, config: Config, production: bool):
+    def __init__(self, config: Config, production: builtins.bool):
         self._config = config
         self._production = production
 
-    def _missing(self, name: str) -> bool:
+    def _missing(self, name: builtins.str) -> builtins.bool:
         if self._production and self._config._raw(name) is None:
             self._config.problems.append(f"{name} is required when DEBUG is off")
             return True
         return False
 
-    def str(self, name: str, *, embedded_default: str, min_length: int = 0) -> str:
+    def str(self, name: builtins.str, *, embedded_default: builtins.str, min_length: builtins.int = 0) -> builtins.str:
         if self._missing(name):
             return embedded_default
         value = self._config.str(name, default=embedded_default)
@@ -219,26 +220,26 @@ class _Required:
             self._config.problems.append(f"{name} is too short: use at least {min_length} random characters")
         return value
 
-    def list(self, name: str, *, embedded_default: list) -> list:
+    def list(self, name: builtins.str, *, embedded_default: builtins.list) -> builtins.list:
         if self._missing(name):
             return embedded_default
         return self._config.list(name, default=embedded_default)
 
-    def db_url(self, name: str, *, embedded_default: str) -> dict:
+    def db_url(self, name: builtins.str, *, embedded_default: builtins.str) -> builtins.dict:
         self._missing(name)
         return self._config.db_url(name, default=embedded_default)
 
-    def redis_url(self, name: str, *, embedded_default: str) -> str:
+    def redis_url(self, name: builtins.str, *, embedded_default: builtins.str) -> builtins.str:
         if self._missing(name):
             return embedded_default
         return self._config.redis_url(name, default=embedded_default)
 
-    def fernet_keys(self, name: str, *, embedded_default: list) -> list:
+    def fernet_keys(self, name: builtins.str, *, embedded_default: builtins.list) -> builtins.list:
         if self._missing(name):
             return embedded_default
         return self._config.fernet_keys(name, default=embedded_default)
 
-    def email_url(self, name: str, *, embedded_default: dict) -> dict:
+    def email_url(self, name: builtins.str, *, embedded_default: builtins.dict) -> builtins.dict:
         """Outgoing mail: in production a server that delivers it (smtp, smtps, smtp+tls, smtp+ssl).
 
         Delivery e-mails carry card codes: ``consolemail://`` would print them into the container

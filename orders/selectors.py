@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import QuerySet
+
+from accounts.roles import merchant_ids
 from catalog import codes
 from orders.models import Order, OrderItem, OrderItemCode
 
@@ -26,3 +29,11 @@ def delivered_codes(*, order: Order) -> list[DeliveredItem]:
     for link in links:
         items[link.item_id].secrets.append(codes.decrypt(link.code.payload))
     return list(items.values())
+
+
+def items_visible_to(user) -> QuerySet[OrderItem]:
+    """The order items ``user`` may see in the back office: all for operators, their merchants'
+    items for merchant staff."""
+    ids = merchant_ids(user)
+    queryset = OrderItem.objects.all()
+    return queryset if ids is None else queryset.filter(merchant_id__in=ids)

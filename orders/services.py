@@ -676,6 +676,23 @@ def record_refund(*, order_id: int, amount_fen: int, note: str = "") -> None:
 # -- buyer views ------------------------------------------------------------------------------------------
 
 
+RESENDABLE = (Status.DELIVERED, Status.PROCESSING)  # orders whose codes e-mail may go out again
+
+
+def resend_delivery_emails(*, orders, actor) -> tuple[int, int]:
+    """Send the codes e-mail of delivered orders again (the same codes), recorded on each order.
+    Returns (queued, skipped: nothing delivered yet)."""
+    from orders.tasks import send_delivery_email
+
+    selected = list(orders.order_by("pk"))
+    eligible = [order for order in selected if order.status in RESENDABLE]
+    with transaction.atomic():
+        for order in eligible:
+            record_event(order, kind=OrderEvent.Kind.DELIVERY_EMAIL_RESENT, actor=actor)
+            enqueue_on_commit(send_delivery_email, order_id=order.pk, again=True)
+    return len(eligible), len(selected) - len(eligible)
+
+
 def mark_codes_viewed(*, order: Order) -> None:
     """Remember when the buyer first saw the codes (after-sales depends on it)."""
     if order.codes_first_viewed_at is None:

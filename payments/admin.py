@@ -14,7 +14,6 @@ import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin
 from kameng.money import fen_to_yuan_str
-from payments import ledger, selectors
+from payments import selectors
 from payments.models import LedgerEntry, Payment, Refund, Settlement
 
 
@@ -198,12 +197,7 @@ class SettlementAdmin(SettlementReadOnlyAdmin):
         }  # fmt: skip
         if merchant is not None:
             entries = list(selectors.merchant_statement(merchant.pk, start=start, end=end).select_related("order"))
-            opening = (
-                LedgerEntry.objects.filter(merchant_id=merchant.pk, created_at__lt=start).aggregate(
-                    total=Sum("amount_fen")
-                )["total"]
-                or 0
-            )
+            opening = selectors.merchant_balance_before(merchant.pk, start=start)
             closing = opening + sum(entry.amount_fen for entry in entries)
             if request.GET.get("format") == "xlsx":
                 return _statement_xlsx(
@@ -213,13 +207,9 @@ class SettlementAdmin(SettlementReadOnlyAdmin):
                 totals=selectors.merchant_totals(merchant.pk), entries=entries, opening=opening, closing=closing
             )
         else:
-            in_period = LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end)
             context.update(
                 platform=selectors.platform_totals(),
-                commission_in_period=in_period.filter(account=ledger.PLATFORM_FEE).aggregate(total=Sum("amount_fen"))[
-                    "total"
-                ]
-                or 0,
+                commission_in_period=selectors.platform_commission(start=start, end=end),
                 failed=Settlement.objects.filter(status=Settlement.Status.FAILED).count(),
             )
         return TemplateResponse(request, "admin/payments/settlement/balance.html", context)

@@ -57,6 +57,26 @@ def merchant_statement(merchant_id: int, *, start, end):
     )
 
 
+def merchant_balance_before(merchant_id: int, *, start) -> int:
+    """The sum of the merchant's ledger lines before ``start``: a statement's opening balance."""
+    return (
+        LedgerEntry.objects.filter(merchant_id=merchant_id, created_at__lt=start).aggregate(total=Sum("amount_fen"))[
+            "total"
+        ]
+        or 0
+    )
+
+
+def platform_commission(*, start, end) -> int:
+    """Commission the platform booked (net of reversals) in [start, end)."""
+    return (
+        LedgerEntry.objects.filter(account=ledger.PLATFORM_FEE, created_at__gte=start, created_at__lt=end).aggregate(
+            total=Sum("amount_fen")
+        )["total"]
+        or 0
+    )
+
+
 # -- invariants (python manage.py check_ledger) ------------------------------------------------------
 
 

@@ -240,6 +240,39 @@ def request_refund(
         )
 
 
+def refund_in_full_by_operator(*, order_id: int, note: str, actor, route: str = Refund.Route.ORIGINAL) -> bool:
+    """An operator gives back everything left of an order's payment: the order goes to ``refunding``
+    with the refund row, in one transaction. False when there is nothing to refund."""
+    with transaction.atomic():
+        locked = orders_locks.lock_order(order_id)
+        refund = refund_order_in_full(
+            order_id=locked.pk, reason=Refund.Reason.OPERATOR, note=note, actor=actor, route=route
+        )
+        if refund is None:
+            return False
+        orders.transition(
+            locked,
+            source=[Order.Status.PAID, Order.Status.PROCESSING, Order.Status.DELIVERED],
+            target=Order.Status.REFUNDING,
+            kind="operator_refund",
+            refunding_reason=Order.RefundingReason.OPERATOR,
+            actor=actor,
+            note=note,
+            data={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen},
+        )
+    return True
+
+
+def refund_amount_by_operator(*, order: Order, amount_fen: int, note: str, actor, route: str) -> Refund:
+    """An operator gives back part of an order's payment; the order stays as it is."""
+    payment = paying_payment(order)
+    if payment is None:
+        raise PaymentError(gettext("This order has no completed payment."))
+    return request_refund(
+        payment=payment, amount_fen=amount_fen, reason=Refund.Reason.OPERATOR, note=note, actor=actor, route=route
+    )
+
+
 def refund_order_in_full(
     *, order_id: int, reason: str, note: str = "", actor=None, route: str = Refund.Route.ORIGINAL
 ) -> Refund | None:
