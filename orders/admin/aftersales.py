@@ -225,37 +225,42 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
         for failure in failed[:20]:
             self.message_user(request, failure, messages.WARNING)
 
+    def _decide_selected(self, request, queryset, decide, *, title, note_required: bool, intro: str = ""):
+        """Confirm with an answer to the buyer, then ``decide(request=…, actor=…, note=…)`` each."""
+        return confirm_with_note(
+            self, request, queryset, title=title, note_required=note_required,
+            note_label=_("Answer to the buyer (required)") if note_required else _("Answer to the buyer"),
+            apply=lambda note: self._decide_each(
+                request, queryset, lambda obj: decide(request=obj, actor=request.user, note=note)
+            ),
+            intro=intro,
+        )  # fmt: skip
+
     @admin.action(description=_("Replace all codes of the selected requests"), permissions=["change"])
     def replace_selected(self, request, queryset):
-        return confirm_with_note(
-            self, request, queryset, title=gettext("Replace codes"), note_required=False,
-            note_label=_("Answer to the buyer"),
-            apply=lambda note: self._decide_each(
-                request, queryset, lambda obj: aftersales.replace_codes(request=obj, actor=request.user, note=note)
-            ),
+        return self._decide_selected(
+            request,
+            queryset,
+            aftersales.replace_codes,
+            title=gettext("Replace codes"),
+            note_required=False,
             intro=gettext("Every delivered code of these orders is replaced with a fresh one; the old ones are void."),
-        )  # fmt: skip
+        )
 
     @admin.action(description=_("Refund the selected requests in full"), permissions=["change"])
     def refund_selected(self, request, queryset):
-        return confirm_with_note(
-            self, request, queryset, title=gettext("Refund in full"), note_required=False,
-            note_label=_("Answer to the buyer"),
-            apply=lambda note: self._decide_each(
-                request, queryset, lambda obj: aftersales.refund(request=obj, actor=request.user, note=note)
-            ),
+        return self._decide_selected(
+            request,
+            queryset,
+            aftersales.refund,
+            title=gettext("Refund in full"),
+            note_required=False,
             intro=gettext("Everything you may refund on each order goes back to the buyer."),
-        )  # fmt: skip
+        )
 
     @admin.action(description=_("Reject the selected requests"), permissions=["change"])
     def reject_selected(self, request, queryset):
-        return confirm_with_note(
-            self, request, queryset, title=gettext("Reject"), note_required=True,
-            note_label=_("Answer to the buyer (required)"),
-            apply=lambda note: self._decide_each(
-                request, queryset, lambda obj: aftersales.reject(request=obj, actor=request.user, note=note)
-            ),
-        )  # fmt: skip
+        return self._decide_selected(request, queryset, aftersales.reject, title=gettext("Reject"), note_required=True)
 
 
 def _decidable_links(request_obj: AfterSalesRequest, user) -> list[OrderItemCode]:
