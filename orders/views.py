@@ -93,8 +93,10 @@ def cart_add(request):
     buy_now = bool(request.POST.get("buy_now"))
     entries = [] if buy_now else cart.raw(request)
     present = next((entry for entry in entries if entry.get("sku") == sku_id), None)
+    before = 0
     if present is not None:
-        present["qty"] = (present.get("qty") if isinstance(present.get("qty"), int) else 0) + quantity
+        before = present.get("qty") if isinstance(present.get("qty"), int) else 0
+        present["qty"] = before + quantity
     elif len(entries) >= cart.MAX_LINES:
         messages.error(request, _("Your cart holds at most %(count)s lines.") % {"count": cart.MAX_LINES})
         return _back(request)
@@ -107,8 +109,8 @@ def cart_add(request):
     lines, notes = cart.fit(resolved)
     for note in notes:
         messages.warning(request, note)
-    if not any(line.sku.pk == sku_id for line in lines):
-        return _back(request)  # sold out, or the per-order limit is already in the cart
+    if not any(line.sku.pk == sku_id and line.quantity > before for line in lines):
+        return _back(request)  # sold out, or the cart already holds what the limit or the stock allows
     _save_entries(request, cart.entries_of(lines), buy_now=buy_now)
     if buy_now:
         return redirect("orders:checkout")
