@@ -253,5 +253,7 @@ def test_changing_quantities_does_not_count_against_the_checkout_limit(client, s
             reverse("orders:checkout"),
             {"idempotency_key": key, "email": "a@example.com", "update": "1", f"qty_{stocked_sku.pk}": quantity},
         )
+    assert not Order.objects.exists()  # changing quantities places nothing
     response = client.post(reverse("orders:checkout"), {"idempotency_key": key, "email": "a@example.com"})
-    assert response.url == Order.objects.get().get_absolute_url()
+    order = Order.objects.get()
+    assert response.url == order.get_absolute_url() and order.total_fen == 1_000
