@@ -257,3 +257,13 @@ def test_changing_quantities_does_not_count_against_the_checkout_limit(client, s
     response = client.post(reverse("orders:checkout"), {"idempotency_key": key, "email": "a@example.com"})
     order = Order.objects.get()
     assert response.url == order.get_absolute_url() and order.total_fen == 1_000
+
+
+def test_the_stock_left_is_shown_where_it_bounds_the_line_or_the_merchant_shows_stock(client, demo_shop):
+    product = demo_shop.products["netease-points"]
+    thirty = product.skus.get(label="30元")  # 30 codes, at most 10 per order
+    add(client, thirty, 1)
+    assert "at most 10 per order</small>" in client.get(reverse("orders:cart")).content.decode()
+    product.show_stock_count = True
+    product.save(update_fields=["show_stock_count"])
+    assert "at most 10 per order · 30 left</small>" in client.get(reverse("orders:cart")).content.decode()
