@@ -70,25 +70,6 @@ def entries_of(lines: list[Line]) -> list[dict]:
     return [{"sku": line.sku.pk, "qty": line.quantity} for line in lines]
 
 
-def add(request, *, sku_id: int, quantity: int) -> None:
-    entries = raw(request)
-    for entry in entries:
-        if entry.get("sku") == sku_id:
-            entry["qty"] = entry.get("qty", 0) + quantity
-            break
-    else:
-        entries.append({"sku": sku_id, "qty": quantity})
-    save(request, entries)
-
-
-def set_quantity(request, *, sku_id: int, quantity: int) -> None:
-    entries = [e for e in raw(request) if e.get("sku") != sku_id or quantity > 0]
-    for entry in entries:
-        if entry.get("sku") == sku_id:
-            entry["qty"] = quantity
-    save(request, entries)
-
-
 def clear(request) -> None:
     request.session.pop(SESSION_KEY, None)
 
