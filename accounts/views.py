@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.text import get_text_list
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -15,6 +16,7 @@ from accounts.models import WalletEntry
 from kameng.clientip import client_ip
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str
+from payments import providers
 
 WALLET_PAGE_SIZE = 20
 TOP_UP_PRESETS_FEN = (5_000, 10_000, 20_000, 50_000)
@@ -46,8 +48,12 @@ def wallet_page(request, form: TopUpForm | None = None):
     """The balance, a top-up form and the movements that make the balance, newest first, 20 a page."""
     entries = WalletEntry.objects.filter(wallet__user=request.user).select_related("order").order_by("-seq")
     page = Paginator(entries, WALLET_PAGE_SIZE).get_page(request.GET.get("page"))
-    form = form or TopUpForm(initial={"idempotency_key": uuid.uuid4().hex})
+    # ?amount=7.00: the checkout's "top up" link fills in what the order is missing.
+    amount = request.GET.get("amount", "")[:12] if form is None else ""
+    form = form or TopUpForm(initial={"idempotency_key": uuid.uuid4().hex, "amount": amount or None})
     context = {
+        # The ways a top-up can be paid here, by name (the wallet itself cannot pay a top-up).
+        "top_up_methods": get_text_list([str(provider.label) for provider in providers.available()], _("or")),
         "balance_fen": wallet.balance_fen(request.user),
         "page": page,
         "form": form,

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import BuyerField
+from orders import cart
 
 PATTERNS = {
     BuyerField.Kind.NUMBER: (re.compile(r"^\d+$"), _("Digits only.")),
@@ -19,8 +20,20 @@ PATTERNS = {
 
 
 class AddToCartForm(forms.Form):
+    """What the product page posts. A bad quantity is an error of its own (the view names the
+    product's limits), not taken for a missing denomination."""
+
     sku = forms.IntegerField(min_value=1)
-    quantity = forms.IntegerField(min_value=1, max_value=999, initial=1)
+    quantity = forms.CharField(max_length=12, required=False)
+
+    def clean_quantity(self) -> int:
+        quantity = cart.parse_quantity(self.data.get("quantity", "1"))  # absent: one
+        if quantity is None or not 1 <= quantity <= cart.MAX_QUANTITY:
+            raise forms.ValidationError(_("The quantity must be a whole number."), code="quantity")
+        return quantity
+
+    def sku_id(self) -> int | None:
+        return self.cleaned_data.get("sku")
 
 
 class CheckoutForm(forms.Form):

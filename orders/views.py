@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -21,6 +24,7 @@ from accounts import wallet
 from catalog.models import BuyerField, Product
 from kameng import limits, xlsx
 from kameng.clientip import client_ip
+from kameng.money import fen_to_yuan_str
 from kameng.templatetags.kameng import yuan
 from orders import access, cart, forms, pricing, selectors, services
 from orders.models import Order
@@ -33,34 +37,106 @@ CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the
 # -- cart -----------------------------------------------------------------------------------------------
 
 
+def _save_entries(request, entries: list[dict], *, buy_now: bool) -> None:
+    """Store the lines being checked out where they came from: the "buy now" line or the cart."""
+    if buy_now:
+        if entries:
+            request.session[CHECKOUT_SESSION_KEY] = entries
+        else:
+            request.session.pop(CHECKOUT_SESSION_KEY, None)
+    else:
+        cart.save(request, entries)
+
+
+def _fitted(request, lines: list[cart.Line], *, buy_now: bool = False) -> tuple[list[cart.Line], bool]:
+    """The lines within their limits (cart.fit); what changed is stored and said. Returns (lines, changed)."""
+    kept, notes = cart.fit(lines)
+    if notes:
+        _save_entries(request, cart.entries_of(kept), buy_now=buy_now)
+        for note in notes:
+            messages.warning(request, note)
+    return kept, bool(notes)
+
+
+def _priced(lines: list[cart.Line], buyer) -> pricing.Quote | None:
+    """The quote of ``lines``, each line given its quoted line (for line totals at the price charged)."""
+    if not lines:
+        return None
+    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=buyer)
+    for line, quoted in zip(lines, quote.lines, strict=True):
+        line.quoted = quoted
+    return quote
+
+
 def cart_page(request):
-    lines = cart.lines(cart.raw(request))
-    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=request.user) if lines else None
-    return render(request, "orders/cart.html", {"lines": lines, "quote": quote})
+    lines, _changed = _fitted(request, cart.lines(cart.raw(request)))
+    return render(request, "orders/cart.html", {"lines": lines, "quote": _priced(lines, request.user)})
+
+
+def _back(request):
+    return redirect(request.META.get("HTTP_REFERER") or "catalog:home")
 
 
 @require_POST
 def cart_add(request):
     form = forms.AddToCartForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Please choose a denomination."))
-        return redirect(request.META.get("HTTP_REFERER") or "catalog:home")
+        if "sku" in form.errors:
+            messages.error(request, _("Please choose a denomination."))
+        else:
+            # A quantity typed by hand or tampered with: say what a quantity must be, for this product.
+            messages.error(
+                request, cart.bad_quantity_note(next(iter(cart.lines([{"sku": form.sku_id(), "qty": 1}])), None))
+            )
+        return _back(request)
     sku_id, quantity = form.cleaned_data["sku"], form.cleaned_data["quantity"]
-    if request.POST.get("buy_now"):
-        request.session[CHECKOUT_SESSION_KEY] = [{"sku": sku_id, "qty": quantity}]
+    buy_now = bool(request.POST.get("buy_now"))
+    entries = [] if buy_now else cart.raw(request)
+    present = next((entry for entry in entries if entry.get("sku") == sku_id), None)
+    before = 0
+    if present is not None:
+        before = present.get("qty") if isinstance(present.get("qty"), int) else 0
+        present["qty"] = before + quantity
+    elif len(entries) >= cart.MAX_LINES:
+        messages.error(request, _("Your cart holds at most %(count)s lines.") % {"count": cart.MAX_LINES})
+        return _back(request)
+    else:
+        entries.append({"sku": sku_id, "qty": quantity})
+    resolved = cart.lines(entries)
+    if not any(line.sku.pk == sku_id for line in resolved):
+        messages.error(request, _("This denomination is not on sale right now."))
+        return _back(request)
+    lines, notes = cart.fit(resolved)
+    for note in notes:
+        messages.warning(request, note)
+    if not any(line.sku.pk == sku_id and line.quantity > before for line in lines):
+        return _back(request)  # sold out, or the cart already holds what the limit or the stock allows
+    _save_entries(request, cart.entries_of(lines), buy_now=buy_now)
+    if buy_now:
         return redirect("orders:checkout")
-    cart.add(request, sku_id=sku_id, quantity=quantity)
     messages.success(request, _("Added to your cart."))
     return redirect("orders:cart")
 
 
 @require_POST
 def cart_update(request):
-    try:
-        sku_id, quantity = int(request.POST["sku"]), int(request.POST.get("quantity", 0))
-    except (KeyError, ValueError):
+    sku_id = cart.parse_quantity(request.POST.get("sku", ""))
+    lines = cart.lines(cart.raw(request))
+    line = next((line for line in lines if line.sku.pk == sku_id), None)
+    if line is None:
         return redirect("orders:cart")
-    cart.set_quantity(request, sku_id=sku_id, quantity=max(0, min(quantity, 999)))
+    quantity = 0 if request.POST.get("remove") else cart.parse_quantity(request.POST.get("quantity", ""))
+    if quantity is None:
+        messages.error(request, cart.bad_quantity_note(line))
+        return redirect("orders:cart")
+    if quantity == 0:
+        lines.remove(line)
+        cart.save(request, cart.entries_of(lines))
+        messages.info(request, _("%(item)s was removed from your cart.") % {"item": line.title})
+        return redirect("orders:cart")
+    line.quantity = quantity
+    lines, _changed = _fitted(request, lines)
+    cart.save(request, cart.entries_of(lines))
     return redirect("orders:cart")
 
 
@@ -80,6 +156,35 @@ def _checkout_entries(request) -> tuple[list[dict], bool]:
     return cart.raw(request), False
 
 
+def _quantity_field(sku_id: int) -> str:
+    return f"qty_{sku_id}"
+
+
+def _posted_quantities(request, lines: list[cart.Line]) -> list[cart.Line] | None:
+    """Apply the checkout page's quantity inputs to ``lines``. None when the form sent none or the
+    same quantities (then the order is placed as shown); else the changed lines (a bad value is said
+    and left as it was, 0 takes the line out)."""
+    sent = {line.sku.pk: request.POST.get(_quantity_field(line.sku.pk)) for line in lines}
+    if not request.POST.get("update") and all(
+        value is None or cart.parse_quantity(value) == line.quantity
+        for line, value in zip(lines, sent.values(), strict=True)
+    ):
+        return None
+    changed = []
+    for line in lines:
+        value = sent[line.sku.pk]
+        quantity = line.quantity if value is None else cart.parse_quantity(value)
+        if quantity is None:
+            messages.error(request, cart.bad_quantity_note(line))
+            quantity = line.quantity
+        if quantity == 0:
+            messages.info(request, _("%(item)s was taken out of your order.") % {"item": line.title})
+            continue
+        line.quantity = quantity
+        changed.append(line)
+    return changed
+
+
 def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
     product_ids = [
         line.sku.product_id for line in lines if line.sku.product.delivery_mode != Product.DeliveryMode.AUTOMATIC
@@ -90,8 +195,9 @@ def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
     return [(line.sku.pk, field) for line in lines for field in fields if field.product_id == line.sku.product_id]
 
 
-def _checkout_rate(group, request) -> str:
-    return settings.CHECKOUT_RATE_LIMIT
+def _checkout_rate(group, request) -> str | None:
+    # Changing quantities on the checkout page places nothing: it does not count against the limit.
+    return None if request.POST.get("update") else settings.CHECKOUT_RATE_LIMIT
 
 
 @never_cache
@@ -107,20 +213,36 @@ def checkout(request):
             return redirect(placed)
     entries, buy_now = _checkout_entries(request)
     lines = cart.lines(entries)
+    # Quantities are changed on this page (the buyer sees the new total before placing) and kept
+    # within the limits; either way nothing is placed in this request.
+    changed = _posted_quantities(request, lines) if request.method == "POST" else None
+    if changed is not None:
+        lines = changed
+        _save_entries(request, cart.entries_of(lines), buy_now=buy_now)
+        if not request.POST.get("update"):
+            messages.info(request, _("The quantities changed: check the new total, then place the order."))
+    lines, fitted = _fitted(request, lines, buy_now=buy_now)
     if not lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("orders:cart")
+    placing = request.method == "POST" and changed is None and not fitted
     signed_in = request.user.is_authenticated
     buyer_fields = _buyer_fields(lines)
     initial = {"idempotency_key": access.new_checkout_key(request), "email": request.user.email if signed_in else ""}
-    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=request.user)
-    pay_choices = _pay_choices(request, total_fen=quote.total_fen)
+    quote = _priced(lines, request.user)
+    pay_choices, wallet_short = _pay_choices(request, total_fen=quote.total_fen)
     form = forms.CheckoutForm(
-        request.POST or None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in, pay_choices=pay_choices
-    )
-    if request.method == "POST" and getattr(request, "limited", False):
+        request.POST if placing else None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in,
+        pay_choices=pay_choices,
+    )  # fmt: skip
+    if request.method == "POST" and not placing:
+        # Shown again with what the buyer typed (a fresh idempotency key: nothing was placed).
+        form.initial.update(
+            {name: request.POST[name] for name in form.fields if name != "idempotency_key" and name in request.POST}
+        )
+    if placing and getattr(request, "limited", False):
         messages.error(request, _("Too many attempts. Please wait a minute and try again."))
-    elif request.method == "POST" and form.is_valid():
+    elif placing and form.is_valid():
         data = form.cleaned_data
         try:
             placed = services.place_order(
@@ -163,12 +285,36 @@ def checkout(request):
                     # outside any transaction). A form sent twice pays through the order page instead.
                     return payment_views.begin(request, order=placed.order, provider_name=data["pay_with"])
             return redirect(placed.order)
-    context = {"form": form, "lines": lines, "quote": quote, "buy_now": buy_now, "paying": bool(pay_choices)}
+    context = {
+        "form": form, "lines": lines, "quote": quote, "buy_now": buy_now, "paying": bool(pay_choices),
+        "wallet_short": wallet_short,
+    }  # fmt: skip
     return render(request, "orders/checkout.html", context)
 
 
-def _pay_choices(request, *, total_fen: int) -> list[tuple[str, str]]:
-    """The checkout form's "pay with" choices: the wallet when it covers the order, then the gateways."""
+@dataclass
+class WalletShort:
+    """The wallet, offered but not enough for this amount: shown disabled with what is missing."""
+
+    balance_fen: int
+    missing_fen: int
+
+    @property
+    def top_up_url(self) -> str:
+        amount = max(self.missing_fen, settings.WALLET_TOP_UP_MIN_FEN)  # what is missing, if a top-up may be that small
+        return f"{reverse('accounts:wallet')}?amount={fen_to_yuan_str(amount)}#top-up"
+
+
+def _wallet_short(request, *, total_fen: int, balance_fen: int | None) -> WalletShort | None:
+    """For a signed-in buyer whose wallet does not cover ``total_fen``: the balance and the gap."""
+    if balance_fen is None or balance_fen >= total_fen:
+        return None
+    return WalletShort(balance_fen=balance_fen, missing_fen=total_fen - balance_fen)
+
+
+def _pay_choices(request, *, total_fen: int) -> tuple[list[tuple[str, str]], WalletShort | None]:
+    """The checkout form's "pay with" choices (the wallet when it covers the order, then the
+    gateways), and the wallet shortfall to show instead of a silent gap when it does not."""
     balance = wallet.balance_fen(request.user) if request.user.is_authenticated else None
     choices = []
     for provider in providers.for_checkout(user=request.user, total_fen=total_fen, balance_fen=balance):
@@ -176,7 +322,7 @@ def _pay_choices(request, *, total_fen: int) -> list[tuple[str, str]]:
         if provider.name == "balance":
             label = _("Wallet balance (%(balance)s)") % {"balance": yuan(balance)}
         choices.append((provider.name, label))
-    return choices
+    return choices, _wallet_short(request, total_fen=total_fen, balance_fen=balance)
 
 
 # -- the order page -------------------------------------------------------------------------------------
@@ -199,8 +345,16 @@ def detail(request, number: str):
         if any(entry.secrets for entry in delivered):
             services.mark_codes_viewed(order=order)
     balance = None
-    if status == Order.Status.PENDING_PAYMENT and request.user.is_authenticated and order.buyer_id == request.user.pk:
+    top_up = order.kind == Order.Kind.TOP_UP
+    if (
+        status == Order.Status.PENDING_PAYMENT
+        and not top_up  # a top-up is never paid from the wallet it fills
+        and request.user.is_authenticated
+        and order.buyer_id == request.user.pk
+    ):
         balance = wallet.balance_fen(request.user)
+    seconds_left = max(0, int((order.reserved_until - timezone.now()).total_seconds()))
+    minutes, seconds = divmod(seconds_left, 60)
     context = {
         "order": order,
         "status": status,
@@ -211,7 +365,12 @@ def detail(request, number: str):
             else []
         ),
         "wallet_balance_fen": balance,
-        "seconds_left": max(0, int((order.reserved_until - timezone.now()).total_seconds())),
+        "wallet_short": _wallet_short(request, total_fen=order.total_fen, balance_fen=balance),
+        "top_up": top_up,
+        # mm:ss, the same as order.js ticks it (and what is read without JavaScript).
+        "countdown": format_html(
+            '<strong id="countdown" data-seconds="{}">{}</strong>', seconds_left, f"{minutes}:{seconds:02d}"
+        ),
         "query_secret": access.pop_secret_to_show(request, order),
         "Status": Order.Status,
         "waiting": status in (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.REFUNDING),
@@ -242,9 +401,14 @@ def cancel(request, number: str):
 
 def download_codes(request, number: str, fmt: str):
     order = _order_for(request, number)
-    if fmt not in ("txt", "xlsx") or services.effective_status(order) not in (
-        Order.Status.DELIVERED,
-        Order.Status.PROCESSING,
+    if (
+        fmt not in ("txt", "xlsx")
+        or order.kind == Order.Kind.TOP_UP
+        or services.effective_status(order)
+        not in (
+            Order.Status.DELIVERED,
+            Order.Status.PROCESSING,
+        )
     ):
         raise Http404
     delivered = selectors.delivered_codes(order=order)
@@ -329,4 +493,4 @@ def my_orders(request):
     if not request.user.is_authenticated:
         return redirect("orders:lookup")
     orders = Order.objects.filter(buyer=request.user).prefetch_related("items")[:50]
-    return render(request, "orders/list.html", {"orders": orders})
+    return render(request, "orders/list.html", {"orders": orders, "Status": Order.Status})

@@ -8,10 +8,23 @@ register = template.Library()
 
 @register.filter
 def yuan(fen) -> str:
-    """Show an amount in fen as ``¥12.34``."""
+    """Show an amount in fen as ``¥12.34``; a negative one as ``−¥12.34`` (a minus sign before the
+    currency, as amounts are written, not ``¥-12.34``)."""
     if fen is None or fen == "":
         return ""
-    return f"¥{fen_to_yuan_str(int(fen))}"
+    fen = int(fen)
+    if fen < 0:
+        return f"\u2212¥{fen_to_yuan_str(-fen)}"
+    return f"¥{fen_to_yuan_str(fen)}"
+
+
+@register.filter
+def times(fen, count) -> int | str:
+    """``{{ sku.price_fen|times:quantity|yuan }}``: an amount in fen times a whole number."""
+    try:
+        return int(fen) * int(count)
+    except (TypeError, ValueError):
+        return ""
 
 
 @register.filter

@@ -56,7 +56,8 @@ def test_the_wallet_is_offered_to_the_buyer_only_when_it_covers_the_order(stocke
 
     wallet.debit(user=funded, amount_fen=13, kind=Kind.WITHDRAWAL, reference="w")  # now 1 fen short
     page = signed_in(funded, password).get(order.get_absolute_url()).content.decode()
-    assert not pay_button(page) and "Your wallet holds ¥88.87: not enough for this order." in page
+    # issue 11: the wallet is shown disabled with the balance and what is missing (it said "Your wallet holds …")
+    assert not pay_button(page) and "Balance ¥88.87, ¥0.01 short." in page
 
     guest_order = unpaid_order(stocked_sku)
     assert [p.name for p in providers.available_for(order=guest_order, user=funded)] == ["sandbox"]
