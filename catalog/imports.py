@@ -90,7 +90,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from catalog import codes
 from catalog.models import CardCode, ImportBatch, ImportRow, Product, Sku
@@ -633,7 +633,8 @@ def _header_role(text: str) -> str | None:
 
 def _header(cells: tuple) -> dict[str, int] | None:
     """Column roles if ``cells`` is a header row: at least one known header word and no digits
-    anywhere (codes nearly always have digits; headers do not)."""
+    anywhere (codes nearly always have digits; headers do not). The roles may lack "code": the
+    caller refuses such a file (:meth:`_Checker.use_header`)."""
     roles: dict[str, int] = {}
     for index, value in enumerate(cells):
         if value is None:
@@ -645,11 +646,42 @@ def _header(cells: tuple) -> dict[str, int] | None:
         role = _header_role(value)
         if value.strip() and role is not None and role not in roles:
             roles[role] = index
-    if "code" not in roles:
-        if "password" not in roles:
-            return None
+    if not roles:
+        return None
+    if "code" not in roles and "password" in roles:
         roles["code"] = roles.pop("password")  # a lone "卡密" column holds the codes themselves
     return roles
+
+
+# An English column name: words (lower-case, Capitalised, or short capitals like "ID"), apart.
+_LABEL_RE = re.compile(r"(?:[A-Z]?[a-z]+|[A-Z]{1,4})(?:[ ._/&'()#:-]+(?:[A-Z]?[a-z]+|[A-Z]{1,4}))*[.:#]?")
+
+
+def _is_label(text: str) -> bool:
+    if len(text) > 40 or any(ch.isdigit() for ch in text):
+        return False
+    if any(ch.isalpha() and not ch.isascii() for ch in text):
+        return True  # Chinese (or other) words: card codes are ASCII
+    return bool(_LABEL_RE.fullmatch(text)) and any(ch.islower() for ch in text)
+
+
+def _looks_like_labels(cells: tuple) -> bool:
+    """Whether the first row is a header of someone else's columns ("序号, 商品, 金额", "Serial,
+    Product"): text only, no digits, worded like names rather than like codes (capitals and
+    digits). A single lower-case word stays data: it could be a (rare) letters-only code."""
+    present = [value for value in cells if value is not None and not (isinstance(value, str) and not value.strip())]
+    if not present or not all(isinstance(value, str) for value in present):
+        return False
+    texts = [value.strip() for value in present]
+    if len(texts) == 1 and texts[0].isascii() and texts[0].islower() and " " not in texts[0]:
+        return False
+    return all(_is_label(text) for text in texts)
+
+
+def _found_columns(cells: tuple) -> str:
+    """The header's non-empty cells, for a message (at most 12, each shortened)."""
+    names = [" ".join(str(value).split())[:30] for value in cells if value is not None and str(value).strip()]
+    return ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
 
 
 def _label_key(text: str) -> str:
@@ -682,12 +714,38 @@ class _Checker:
         self.formulas = rows.formulas
         self.labels = _sku_labels(batch)
         self.header_allowed = True
+        self.header_row: int | None = None  # row number of the header, once one is found
+        self.foreign_header: tuple[int, tuple] | None = None  # first row worded like column names
         self.delimiter = batch.delimiter
         self.split_single = rows.split_single and bool(batch.delimiter)
         self.old_keys = len(settings.CARD_CODE_KEYS) > 1
         self.max_length = codes.MAX_CODE_LENGTH
         self.last_code = ""  # plaintext of the last valid row, only for the older-key check
         self._set_columns({"code": 0, "password": 1, "denomination": 2})
+
+    def use_header(self, number: int, cells: tuple, roles: dict[str, int]) -> None:
+        """Map the columns by a header row; refuse the file when a column it needs is missing
+        (rather than reading the header and every row under it as wrong data)."""
+        if "code" not in roles:
+            raise ImportRefused(
+                _(
+                    "The file has no code column: the header in row %(row)s names no 卡号 (Code) or 卡密 "
+                    "(Password) column. Found columns: %(found)s. Use the columns of the template (卡号, 卡密, "
+                    "面额), or put the codes in the first column without a header."
+                )
+                % {"row": number, "found": _found_columns(cells)}
+            )
+        if not self.sku_id and "denomination" not in roles:
+            raise ImportRefused(
+                _(
+                    "The file has no denomination column (面额, Denomination) and no SKU was chosen, so no row "
+                    "can be matched to a SKU: choose the SKU on the upload form, or add a 面额 column. Header in "
+                    "row %(row)s. Found columns: %(found)s."
+                )
+                % {"row": number, "found": _found_columns(cells)}
+            )
+        self.header_row = number
+        self._set_columns(roles)
 
     def _set_columns(self, columns: dict[str, int]) -> None:
         self.columns = columns
@@ -703,8 +761,14 @@ class _Checker:
                 return None
             roles = _header(cells)
             if roles is not None:
-                self._set_columns(roles)
+                self.use_header(number, cells, roles)
                 return None
+            if self.header_row is None and _looks_like_labels(cells):
+                # Someone else's column names, or a title above our header: decided by the next row.
+                self.foreign_header = self.foreign_header or (number, cells)
+                return None
+            if self.foreign_header is not None and self.header_row is None:
+                self.use_header(*self.foreign_header, {})  # codes under a header of none of our columns
             self.header_allowed = False
         size = len(cells)
         index = self.code_index
@@ -985,9 +1049,11 @@ def parse_batch(
 def _fail(batch_id: int, message: str) -> None:
     try:
         ImportRow.objects.filter(batch_id=batch_id).delete()
+        # Nothing is staged: no row counts either (the bar and "rows" of a refused file say 0).
         ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PARSING).update(
-            status=ImportBatch.Status.FAILED, failure=message, finished_at=timezone.now()
-        )
+            status=ImportBatch.Status.FAILED, failure=message, finished_at=timezone.now(), processed_rows=0,
+            total_rows=0, valid_rows=0, error_rows=0,
+        )  # fmt: skip
     except Exception as exc:  # the database itself is gone: the batch stays PARSING, re-run it later
         logger.error("import batch %s: could not record the failure (%s)", batch_id, type(exc).__name__)
 
@@ -1037,6 +1103,10 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
         flush()
         stager.close()
     if data_rows == 0:
+        if checker.foreign_header is not None and checker.header_row is None:
+            checker.use_header(*checker.foreign_header, {})
+        if checker.header_row is None:  # not a single non-blank cell
+            raise ImportRefused(_("The file is empty (0 rows): there is nothing to import."))
         raise ImportRefused(_("The file contains no codes."))
 
     if connection.vendor == "postgresql":
@@ -1251,12 +1321,42 @@ def describe(reason: str, detail: str) -> str:
     return detail
 
 
+def status_message(batch: ImportBatch) -> str:
+    """What the batch page says about the batch now, from its state alone: the page renders it and
+    the progress poll replaces it, so it can never outlive the state it describes (a one-off flash
+    message "Checking…" would still be read after the check had finished)."""
+    Status = ImportBatch.Status
+    if batch.status == Status.UPLOADED:
+        return _("Waiting for the check to start… Nothing is imported until you confirm.")
+    if batch.status == Status.PARSING:
+        return _("Checking the codes… Nothing is imported until you confirm.")
+    if batch.status == Status.READY:
+        if not batch.valid_rows:
+            return _("Check finished: no valid code to import. Fix the file and upload it again.")
+        return ngettext(
+            "Check finished: %(count)s code can be imported. Nothing is imported until you confirm.",
+            "Check finished: %(count)s codes can be imported. Nothing is imported until you confirm.",
+            batch.valid_rows,
+        ) % {"count": f"{batch.valid_rows:,}"}
+    if batch.status == Status.COMMITTING:
+        return ngettext("Importing %(count)s code…", "Importing %(count)s codes…", batch.valid_rows) % {
+            "count": f"{batch.valid_rows:,}"
+        }
+    if batch.status == Status.COMMITTED:
+        return ngettext("Imported %(count)s code into stock.", "Imported %(count)s codes into stock.",
+                        batch.imported_rows) % {"count": f"{batch.imported_rows:,}"}  # fmt: skip
+    if batch.status == Status.FAILED:
+        return _("The import failed; nothing was imported.")
+    return _("The import was cancelled; nothing was imported.")
+
+
 def progress(batch: ImportBatch) -> dict:
     """What the progress bar polls (no codes)."""
     return {
         "id": batch.pk,
         "status": batch.status,
         "status_label": str(batch.get_status_display()),
+        "message": status_message(batch),
         "running": batch.status in RUNNING,
         "processed": batch.processed_rows,
         "total": batch.total_rows,
