@@ -83,6 +83,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import IO
 from xml.etree import ElementTree
 
@@ -98,7 +99,9 @@ from catalog.signals import send_stock_changed
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 5000  # rows staged per COPY; the progress bar moves once per chunk
+CHUNK_ROWS = 5000  # rows staged per COPY; the progress bar moves at least once per chunk
+PROGRESS_SECONDS = 0.5  # ...and at least this often while a chunk is being read (slow sheets, SQLite)
+PROGRESS_CHECK_ROWS = 256  # rows between two looks at the clock (the per-row path stays lean)
 ERROR_SAMPLE = 1000  # errors kept in ImportBatch.errors (and in the report once the batch is finished)
 STORE_CHUNK = 1 << 20  # plaintext bytes per Fernet token of a stored upload
 MAX_MERGED_ROWS = 10_000  # more rows than this inside merged cells: the sheet is refused
@@ -411,16 +414,14 @@ def create_batch(
 
 def _enqueue_parse(batch_id: int) -> None:
     from catalog import tasks
-    from kameng.tasks import enqueue_on_commit
 
-    enqueue_on_commit(tasks.parse_import, batch_id=batch_id)
+    tasks.enqueue_long(tasks.parse_import, batch_id=batch_id)  # in the background, even in the embedded run
 
 
 def _enqueue_commit(batch_id: int) -> None:
     from catalog import tasks
-    from kameng.tasks import enqueue_on_commit
 
-    enqueue_on_commit(tasks.commit_import, batch_id=batch_id)
+    tasks.enqueue_long(tasks.commit_import, batch_id=batch_id)
 
 
 # --- Reading rows --------------------------------------------------------------------------------
@@ -436,13 +437,26 @@ class _Rows:
 _MERGE_RE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?\"")
 
 
-def _merged_rows(archive: zipfile.ZipFile, member: str) -> dict[int, str]:
+_ROW_RE = re.compile(rb"<(?:\w{1,10}:)?row[\s>/]")
+_ROW_TAIL = 15  # bytes kept between chunks: a "<row" cut in two is found; one ending in them was counted
+
+
+def _scan_sheet(archive: zipfile.ZipFile, member: str) -> tuple[dict[int, str], int]:
     """Rows covered by merged cells in one sheet, read straight from the sheet XML (openpyxl's
-    read-only mode does not report merges). Refuses sheets with very many merged rows."""
+    read-only mode does not report merges), and how many rows the sheet holds: the progress bar's
+    total, since the sheet's own dimension is often missing (openpyxl's write-only mode and other
+    exporters write "A1"), which kept the bar at 100% from the first row. Refuses sheets with very
+    many merged rows."""
     merged: dict[int, str] = {}
     tail = b""
+    row_tail = b""
+    row_count = 0
     with archive.open(member) as sheet:
         while chunk := sheet.read(1 << 20):
+            rows_data = row_tail + chunk
+            skip = len(row_tail)
+            row_count += sum(1 for match in _ROW_RE.finditer(rows_data) if match.end() > skip)
+            row_tail = rows_data[-_ROW_TAIL:]
             data = tail + chunk
             last_end = 0
             for match in _MERGE_RE.finditer(data):
@@ -459,7 +473,7 @@ def _merged_rows(archive: zipfile.ZipFile, member: str) -> dict[int, str]:
                     merged.setdefault(row, ref)
                 last_end = match.end()
             tail = data[max(last_end, len(data) - 512) :]
-    return merged
+    return merged, row_count
 
 
 class _SharedStrings:
@@ -541,8 +555,8 @@ def _xlsx_rows(fp: IO[bytes]) -> _Rows:
         workbook.close()
         raise ImportRefused(_("The workbook has no worksheet."))
     sheet = workbook.worksheets[0]
-    estimate = sheet.max_row or 0
-    merged = _merged_rows(workbook._archive, sheet._worksheet_path)
+    merged, row_count = _scan_sheet(workbook._archive, sheet._worksheet_path)
+    estimate = max(sheet.max_row or 0, row_count)
     # Dimensions written by some tools are wrong (too small): read every row the sheet holds.
     sheet.reset_dimensions()
 
@@ -1069,6 +1083,19 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
         chunk: list[tuple] = []
         plaintexts: dict[int, str] = {}  # index in chunk -> code, only while a key rotation is pending
         seen = data_rows = 0
+        report_at = monotonic() + PROGRESS_SECONDS
+
+        def report() -> None:
+            """Move the bar (one short UPDATE, its own transaction: SQLite readers never wait long)."""
+            nonlocal report_at
+            total = max(rows.estimate, seen)
+            if not ImportBatch.objects.filter(pk=batch.pk, status=Status.PARSING).update(
+                processed_rows=seen, total_rows=total
+            ):
+                raise _Cancelled
+            report_at = monotonic() + PROGRESS_SECONDS
+            if progress is not None:
+                progress(seen, total)
 
         def flush() -> None:
             nonlocal chunk
@@ -1077,16 +1104,12 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
                 plaintexts.clear()
             stager.put(chunk)
             chunk = []
-            total = max(rows.estimate, seen)
-            if not ImportBatch.objects.filter(pk=batch.pk, status=Status.PARSING).update(
-                processed_rows=seen, total_rows=total
-            ):
-                raise _Cancelled
-            if progress is not None:
-                progress(seen, total)
+            report()
 
         for number, cells in rows.rows:
             seen += 1
+            if not seen % PROGRESS_CHECK_ROWS and monotonic() >= report_at:
+                report()
             staged = checker.check(number, cells)
             if staged is not None:
                 data_rows += 1

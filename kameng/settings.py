@@ -384,5 +384,13 @@ WECHATPAY_PUBLIC_KEY_ID = cfg.str("WECHATPAY_PUBLIC_KEY_ID")
 IMPORT_UPLOAD_DIR = Path(cfg.str("IMPORT_UPLOAD_DIR", default=str(BASE_DIR / "var" / "imports")))
 IMPORT_MAX_UPLOAD_MB = cfg.int("IMPORT_MAX_UPLOAD_MB", default=50)
 IMPORT_MAX_ROWS = cfg.int("IMPORT_MAX_ROWS", default=1_000_000)
+# The embedded run checks and commits imports in a background thread (catalog.tasks.enqueue_long)
+# while requests go on using the same SQLite file. WAL: readers (the progress poll) never wait for
+# the writer; IMMEDIATE: a transaction takes the write lock when it begins, so two writers queue up
+# (up to `timeout` seconds) instead of one failing at once with "database is locked".
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL"}
+    )
 
 cfg.finish()
