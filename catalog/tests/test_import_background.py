@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -129,6 +130,47 @@ def test_embedded_run_returns_from_the_upload_at_once_and_the_bar_moves(
     final = poll(client, progress_url, until=lambda d: d["status"] == "committed")[-1]
     assert (final["imported"], final["message"]) == (500, "Imported 500 codes into stock.")
     assert CardCode.objects.filter(batch=batch).count() == 500
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_in_the_browser_the_bar_moves_then_the_page_shows_the_result(
+    embedded, background_threads, held_check, page, live_server, merchant_staff, password, product, sku, tmp_path
+):
+    staged, release = held_check
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page.goto("/admin/login/")
+    page.fill("#id_username", merchant_staff.email)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.goto(ADD_URL)
+    page.select_option("#id_product", label=product.title)
+    page.select_option("#id_sku", label=f"{product.title} · {sku.label}")
+    workbook = tmp_path / "codes.xlsx"
+    workbook.write_bytes(xlsx_bytes([("卡号", "卡密")] + [(code_for(n), "pw") for n in range(500)]))
+    page.set_input_files("#id_file", str(workbook))
+    try:
+        page.click("input[name=_upload]")
+        page.wait_for_url("**/change/")
+        assert staged.wait(10)
+        # The poll (once a second) moves the bar while the check is held mid-way.
+        page.wait_for_function(
+            "() => { const bar = document.querySelector('#import-progress progress');"
+            " return bar && bar.hasAttribute('value') && bar.value > 0 && bar.value < 100; }",
+            timeout=10_000,
+        )
+        message = page.locator("#import-progress [data-field=message]")
+        assert message.inner_text() == "Checking the codes… Nothing is imported until you confirm."
+        assert re.match(r"Checked [1-4]\d\d of 501 rows", page.locator(".import-progress-text").inner_text())
+    finally:
+        release.set()
+    # Once the check is over the page shows the result by itself (no stale "checking" text).
+    page.get_by_text("Check finished: 500 codes can be imported.").wait_for(timeout=30_000)
+    assert page.locator("#import-progress progress").get_attribute("value") == "100"
+    page.get_by_role("button", name="Confirm: import 500 codes").click()
+    page.get_by_text("Imported 500 codes into stock.").wait_for(timeout=30_000)
+    assert "Importing" not in page.locator("#content").inner_text()
+    assert CardCode.objects.filter(batch__product=product, sku=sku, batch__isnull=False).count() == 500
 
 
 @pytest.mark.django_db
