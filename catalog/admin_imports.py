@@ -5,7 +5,9 @@
   products and SKUs (catalog/imports.py checks the file before anything is stored).
 * A batch's "change" page is its preview: status, a progress bar that polls
   ``<id>/progress/`` (static/js/import-progress.js), counts, errors by reason and by row (masked
-  codes only), the mode switch, Confirm and Cancel, and the error report as .xlsx.
+  codes only), the mode switch, Confirm and Cancel, and the error report as .xlsx. What the batch
+  is doing is said by its state (``imports.status_message``, replaced by every poll), never by a
+  flash message, which would outlive the state it describes; flash messages are kept for refusals.
 * ``template.xlsx`` is the import template; the action "Re-run failed imports" queues the check
   again for failed batches.
 

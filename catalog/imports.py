@@ -7,16 +7,20 @@ all call these):
    ``IMPORT_MAX_UPLOAD_MB``, not an .xlsx although it claims to be, an old .xls, binary junk, text
    that is neither UTF-8 nor GB18030 — the usual encoding of a CSV saved by Chinese Excel/WPS),
    stores it Fernet-encrypted under ``IMPORT_UPLOAD_DIR`` (it holds plaintext codes; CSV and text
-   are stored re-encoded as UTF-8), creates the :class:`ImportBatch` and queues the check on commit.
+   are stored re-encoded as UTF-8), creates the :class:`ImportBatch` and queues the check on commit
+   (a worker runs it; in the embedded run, a background thread: ``catalog.tasks.enqueue_long``).
 2. :func:`parse_batch` (task ``catalog.tasks.parse_import``) streams the rows — openpyxl read-only
    for .xlsx, the csv module for CSV, plain lines for pasted text — validates each row, encrypts,
    fingerprints and masks the valid ones and stages every row (valid or not) as
    :class:`ImportRow` in chunks of :data:`CHUNK_ROWS` (PostgreSQL ``COPY``; ``bulk_create`` on
-   SQLite), moving ``processed_rows`` after every chunk for the progress bar. Then set-based SQL
+   SQLite), moving ``processed_rows`` after every chunk and at least every
+   :data:`PROGRESS_SECONDS` for the progress bar (its total: the rows counted in the sheet XML
+   while looking for merged cells, or the lines of a text file). Then set-based SQL
    marks duplicates inside the file and codes already in stock, counts the errors by reason, keeps
    the first :data:`ERROR_SAMPLE` of them in ``ImportBatch.errors`` and moves the batch to READY.
    Python never holds more than one chunk of rows, whatever the file size.
-3. The merchant looks at the preview, may switch the mode (:func:`set_mode`), and confirms
+3. The merchant looks at the preview (its status line is :func:`status_message`, from the batch's
+   state, refreshed by the poll), may switch the mode (:func:`set_mode`), and confirms
    (:func:`request_commit`: READY → COMMITTING, a conditional update, so a double click commits
    once) or cancels (:func:`cancel_batch`).
 4. :func:`commit_batch` (task ``catalog.tasks.commit_import``) copies the valid staged rows into
@@ -30,6 +34,10 @@ Row rules
 * Columns: code (卡号), password (卡密, optional), denomination (面额: the SKU label; needed when
   the batch has no SKU). A header row is recognised by its words (see :data:`HEADER_WORDS`) and
   maps the columns in any order; without a header the order is code, password, denomination.
+  A first row worded like column names but naming none of ours ("序号, 商品, 金额"; a title row
+  above our header is allowed), a header without a code column, or — with no SKU chosen — without
+  a denomination column refuses the file as a whole, naming the columns found and the header's
+  row, instead of reading it as codes. A file without a single non-blank cell is "empty (0 rows)".
   In text (and CSV with a multi-character delimiter such as ``----``) each line is split on the
   merchant's delimiter; in a one-column sheet a cell holding ``code<delimiter>password`` is split
   the same way. Completely blank rows are skipped, not errors.
