@@ -98,8 +98,8 @@ from xml.etree import ElementTree
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 
 from catalog import codes
 from catalog.models import CardCode, ImportBatch, ImportRow, Product, Sku
@@ -423,13 +423,14 @@ def create_batch(
 def _enqueue_parse(batch_id: int) -> None:
     from catalog import tasks
 
-    tasks.enqueue_long(tasks.parse_import, batch_id=batch_id)  # in the background, even in the embedded run
+    # In the background, even in the embedded run; messages in the language of whoever queued it.
+    tasks.enqueue_long(tasks.parse_import, batch_id=batch_id, language=get_language() or "")
 
 
 def _enqueue_commit(batch_id: int) -> None:
     from catalog import tasks
 
-    tasks.enqueue_long(tasks.commit_import, batch_id=batch_id)
+    tasks.enqueue_long(tasks.commit_import, batch_id=batch_id, language=get_language() or "")
 
 
 # --- Reading rows --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import threading
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.utils import translation
 
 from catalog import imports, stock
 from kameng.tasks import enqueue_on_commit, exclusive
@@ -80,17 +81,20 @@ def send_low_stock_digest() -> int:
 
 # --- Card-code imports (catalog/imports.py) -----------------------------------------------------------
 @shared_task(bind=True)
-def parse_import(self, *, batch_id: int) -> str | None:
+def parse_import(self, *, batch_id: int, language: str = "") -> str | None:
     """Check and stage an uploaded batch. Idempotent (a batch past parsing is left alone); a
-    failure marks the batch FAILED with a message instead of raising."""
-    batch = imports.parse_batch(batch_id=batch_id, task_id=self.request.id or "")
+    failure marks the batch FAILED with a message instead of raising, worded in ``language``
+    (the uploader's; the site's by default)."""
+    with translation.override(language or settings.LANGUAGE_CODE):
+        batch = imports.parse_batch(batch_id=batch_id, task_id=self.request.id or "")
     return batch.status if batch else None
 
 
 @shared_task
-def commit_import(*, batch_id: int) -> str | None:
+def commit_import(*, batch_id: int, language: str = "") -> str | None:
     """Move a confirmed batch's valid rows into stock (once, however often it runs)."""
-    batch = imports.commit_batch(batch_id=batch_id)
+    with translation.override(language or settings.LANGUAGE_CODE):
+        batch = imports.commit_batch(batch_id=batch_id)
     return batch.status if batch else None
 
 

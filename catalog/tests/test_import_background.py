@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from django.urls import reverse
+from django.utils import translation
 
 from catalog import imports
 from catalog.models import CardCode, ImportBatch
@@ -173,6 +174,21 @@ def test_in_the_browser_the_bar_moves_then_the_page_shows_the_result(
     assert CardCode.objects.filter(batch__product=product, sku=sku, batch__isnull=False).count() == 500
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_found_in_the_background_is_worded_in_the_uploaders_language(
+    embedded, background_threads, client, merchant_staff, password, product
+):
+    signed_in(client, merchant_staff, password)  # English
+    rows = [("序号", "商品名称", "金额")] + [(n, "Steam", 100) for n in range(1, 7)]
+    response = client.post(ADD_URL, upload_form(product, None, data=xlsx_bytes(rows)))
+    batch = ImportBatch.objects.get()
+    progress_url = reverse("admin:catalog_importbatch_progress", args=[batch.pk])
+    final = poll(client, progress_url, until=lambda d: not d["running"])[-1]
+    assert final["status"] == "failed"
+    assert final["failure"].startswith("The file has no code column: the header in row 1 names no 卡号"), final
+    assert "Found columns: 序号, 商品名称, 金额." in client.get(response.url).content.decode()
+
+
 @pytest.mark.django_db
 def test_with_a_worker_the_request_only_queues(product, sku, django_capture_on_commit_callbacks, monkeypatch):
     """Not the embedded run (a broker is configured): the task goes to Celery, no thread starts."""
@@ -181,9 +197,9 @@ def test_with_a_worker_the_request_only_queues(product, sku, django_capture_on_c
     queued = []
     monkeypatch.setattr(tasks.parse_import, "apply_async", lambda *args, **kw: queued.append(kw["kwargs"]))
     started = threading.active_count()
-    with django_capture_on_commit_callbacks(execute=True):
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
         batch = imports.create_batch(product=product, sku=sku, text=f"{code_for(1)}\n")
-    assert queued == [{"batch_id": batch.pk}]
+    assert queued == [{"batch_id": batch.pk, "language": "en"}]
     assert threading.active_count() == started
 
 
