@@ -1007,12 +1007,26 @@ def _mark_in_stock(batch_id: int, sku_id: int | None) -> None:
 
 
 # --- Parsing ---------------------------------------------------------------------------------------
+_LOCAL_PARSES: set[int] = set()  # SQLite only: batches being parsed by a thread of this process
+_LOCAL_PARSES_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _parse_lock(batch_id: int):
     """One parser per batch across all workers: a session-level PostgreSQL advisory lock, released
-    by PostgreSQL itself if the worker dies. (SQLite, the embedded run, has a single process.)"""
+    by PostgreSQL itself if the worker dies. SQLite, the embedded run, is one process, but parses
+    run in background threads there (a sweep could queue a second one next to a long first one):
+    a set of this process's parses stands in for the lock."""
     if connection.vendor != "postgresql":
-        yield True
+        with _LOCAL_PARSES_LOCK:
+            acquired = batch_id not in _LOCAL_PARSES
+            _LOCAL_PARSES.add(batch_id)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with _LOCAL_PARSES_LOCK:
+                    _LOCAL_PARSES.discard(batch_id)
         return
     key = batch_id % (1 << 31)
     with connection.cursor() as cursor:

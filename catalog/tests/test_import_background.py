@@ -189,6 +189,22 @@ def test_a_refusal_found_in_the_background_is_worded_in_the_uploaders_language(
     assert "Found columns: 序号, 商品名称, 金额." in client.get(response.url).content.decode()
 
 
+def test_on_sqlite_a_second_parse_of_a_batch_being_parsed_in_this_process_is_refused(monkeypatch):
+    """The embedded run parses in threads; the sweeper (stalled imports, by age) must not start a
+    second parse of a long-running one. PostgreSQL has its advisory lock; SQLite this."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(imports, "connection", SimpleNamespace(vendor="sqlite"))
+    with imports._parse_lock(7) as first:
+        assert first
+        with imports._parse_lock(7) as second:
+            assert not second
+        with imports._parse_lock(8) as other:
+            assert other
+    with imports._parse_lock(7) as again:
+        assert again
+
+
 @pytest.mark.django_db
 def test_with_a_worker_the_request_only_queues(product, sku, django_capture_on_commit_callbacks, monkeypatch):
     """Not the embedded run (a broker is configured): the task goes to Celery, no thread starts."""
