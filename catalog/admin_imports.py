@@ -5,7 +5,9 @@
   products and SKUs (catalog/imports.py checks the file before anything is stored).
 * A batch's "change" page is its preview: status, a progress bar that polls
   ``<id>/progress/`` (static/js/import-progress.js), counts, errors by reason and by row (masked
-  codes only), the mode switch, Confirm and Cancel, and the error report as .xlsx.
+  codes only), the mode switch, Confirm and Cancel, and the error report as .xlsx. What the batch
+  is doing is said by its state (``imports.status_message``, replaced by every poll), never by a
+  flash message, which would outlive the state it describes; flash messages are kept for refusals.
 * ``template.xlsx`` is the import template; the action "Re-run failed imports" queues the check
   again for failed batches.
 
@@ -211,7 +213,7 @@ class ImportBatchAdmin(MerchantScopedAdmin):
                 except imports.ImportRefused as exc:
                     form.add_error("file" if upload else "text", str(exc))
                 else:
-                    messages.success(request, _("The codes are being checked. Nothing is imported until you confirm."))
+                    # No flash message: the batch page says what the batch is doing (status_message).
                     return HttpResponseRedirect(self._url("change", batch))
         else:
             form = ImportUploadForm(user=request.user, initial={"mode": ImportBatch.Mode.ALL_OR_NOTHING})
@@ -278,9 +280,7 @@ class ImportBatchAdmin(MerchantScopedAdmin):
     def _confirm(self, request, object_id):
         batch = self._changeable(request, object_id)
         try:
-            if imports.request_commit(batch=batch):
-                messages.success(request, _("Importing %(count)s codes…") % {"count": batch.valid_rows})
-            else:
+            if not imports.request_commit(batch=batch):  # on success the page shows the batch's state
                 messages.warning(request, _("This import is not waiting for confirmation (any more)."))
         except imports.ImportRefused as exc:
             messages.error(request, str(exc))
@@ -291,9 +291,7 @@ class ImportBatchAdmin(MerchantScopedAdmin):
 
     def _cancel(self, request, object_id):
         batch = self._changeable(request, object_id)
-        if imports.cancel_batch(batch=batch):
-            messages.success(request, _("The import was cancelled; nothing was imported."))
-        else:
+        if not imports.cancel_batch(batch=batch):  # on success the page shows the batch's state
             messages.warning(request, _("This import can no longer be cancelled."))
         return HttpResponseRedirect(self._url("change", batch))
 
@@ -319,9 +317,7 @@ class ImportBatchAdmin(MerchantScopedAdmin):
     def _rerun(self, request, object_id):
         batch = self._changeable(request, object_id)
         try:
-            if imports.rerun_batch(batch=batch):
-                messages.success(request, _("The file is being checked again."))
-            else:
+            if not imports.rerun_batch(batch=batch):  # on success the page shows the batch's state
                 messages.warning(request, _("Only a failed import can be re-run."))
         except imports.ImportRefused as exc:
             messages.error(request, str(exc))

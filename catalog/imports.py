@@ -7,16 +7,20 @@ all call these):
    ``IMPORT_MAX_UPLOAD_MB``, not an .xlsx although it claims to be, an old .xls, binary junk, text
    that is neither UTF-8 nor GB18030 — the usual encoding of a CSV saved by Chinese Excel/WPS),
    stores it Fernet-encrypted under ``IMPORT_UPLOAD_DIR`` (it holds plaintext codes; CSV and text
-   are stored re-encoded as UTF-8), creates the :class:`ImportBatch` and queues the check on commit.
+   are stored re-encoded as UTF-8), creates the :class:`ImportBatch` and queues the check on commit
+   (a worker runs it; in the embedded run, a background thread: ``catalog.tasks.enqueue_long``).
 2. :func:`parse_batch` (task ``catalog.tasks.parse_import``) streams the rows — openpyxl read-only
    for .xlsx, the csv module for CSV, plain lines for pasted text — validates each row, encrypts,
    fingerprints and masks the valid ones and stages every row (valid or not) as
    :class:`ImportRow` in chunks of :data:`CHUNK_ROWS` (PostgreSQL ``COPY``; ``bulk_create`` on
-   SQLite), moving ``processed_rows`` after every chunk for the progress bar. Then set-based SQL
+   SQLite), moving ``processed_rows`` after every chunk and at least every
+   :data:`PROGRESS_SECONDS` for the progress bar (its total: the rows counted in the sheet XML
+   while looking for merged cells, or the lines of a text file). Then set-based SQL
    marks duplicates inside the file and codes already in stock, counts the errors by reason, keeps
    the first :data:`ERROR_SAMPLE` of them in ``ImportBatch.errors`` and moves the batch to READY.
    Python never holds more than one chunk of rows, whatever the file size.
-3. The merchant looks at the preview, may switch the mode (:func:`set_mode`), and confirms
+3. The merchant looks at the preview (its status line is :func:`status_message`, from the batch's
+   state, refreshed by the poll), may switch the mode (:func:`set_mode`), and confirms
    (:func:`request_commit`: READY → COMMITTING, a conditional update, so a double click commits
    once) or cancels (:func:`cancel_batch`).
 4. :func:`commit_batch` (task ``catalog.tasks.commit_import``) copies the valid staged rows into
@@ -30,6 +34,10 @@ Row rules
 * Columns: code (卡号), password (卡密, optional), denomination (面额: the SKU label; needed when
   the batch has no SKU). A header row is recognised by its words (see :data:`HEADER_WORDS`) and
   maps the columns in any order; without a header the order is code, password, denomination.
+  A first row worded like column names but naming none of ours ("序号, 商品, 金额"; a title row
+  above our header is allowed), a header without a code column, or — with no SKU chosen — without
+  a denomination column refuses the file as a whole, naming the columns found and the header's
+  row, instead of reading it as codes. A file without a single non-blank cell is "empty (0 rows)".
   In text (and CSV with a multi-character delimiter such as ``----``) each line is split on the
   merchant's delimiter; in a one-column sheet a cell holding ``code<delimiter>password`` is split
   the same way. Completely blank rows are skipped, not errors.
@@ -83,14 +91,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import IO
 from xml.etree import ElementTree
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from catalog import codes
 from catalog.models import CardCode, ImportBatch, ImportRow, Product, Sku
@@ -98,7 +107,9 @@ from catalog.signals import send_stock_changed
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 5000  # rows staged per COPY; the progress bar moves once per chunk
+CHUNK_ROWS = 5000  # rows staged per COPY; the progress bar moves at least once per chunk
+PROGRESS_SECONDS = 0.5  # ...and at least this often while a chunk is being read (slow sheets, SQLite)
+PROGRESS_CHECK_ROWS = 256  # rows between two looks at the clock (the per-row path stays lean)
 ERROR_SAMPLE = 1000  # errors kept in ImportBatch.errors (and in the report once the batch is finished)
 STORE_CHUNK = 1 << 20  # plaintext bytes per Fernet token of a stored upload
 MAX_MERGED_ROWS = 10_000  # more rows than this inside merged cells: the sheet is refused
@@ -411,16 +422,15 @@ def create_batch(
 
 def _enqueue_parse(batch_id: int) -> None:
     from catalog import tasks
-    from kameng.tasks import enqueue_on_commit
 
-    enqueue_on_commit(tasks.parse_import, batch_id=batch_id)
+    # In the background, even in the embedded run; messages in the language of whoever queued it.
+    tasks.enqueue_long(tasks.parse_import, batch_id=batch_id, language=get_language() or "")
 
 
 def _enqueue_commit(batch_id: int) -> None:
     from catalog import tasks
-    from kameng.tasks import enqueue_on_commit
 
-    enqueue_on_commit(tasks.commit_import, batch_id=batch_id)
+    tasks.enqueue_long(tasks.commit_import, batch_id=batch_id, language=get_language() or "")
 
 
 # --- Reading rows --------------------------------------------------------------------------------
@@ -436,13 +446,26 @@ class _Rows:
 _MERGE_RE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?\"")
 
 
-def _merged_rows(archive: zipfile.ZipFile, member: str) -> dict[int, str]:
+_ROW_RE = re.compile(rb"<(?:\w{1,10}:)?row[\s>/]")
+_ROW_TAIL = 15  # bytes kept between chunks: a "<row" cut in two is found; one ending in them was counted
+
+
+def _scan_sheet(archive: zipfile.ZipFile, member: str) -> tuple[dict[int, str], int]:
     """Rows covered by merged cells in one sheet, read straight from the sheet XML (openpyxl's
-    read-only mode does not report merges). Refuses sheets with very many merged rows."""
+    read-only mode does not report merges), and how many rows the sheet holds: the progress bar's
+    total, since the sheet's own dimension is often missing (openpyxl's write-only mode and other
+    exporters write "A1"), which kept the bar at 100% from the first row. Refuses sheets with very
+    many merged rows."""
     merged: dict[int, str] = {}
     tail = b""
+    row_tail = b""
+    row_count = 0
     with archive.open(member) as sheet:
         while chunk := sheet.read(1 << 20):
+            rows_data = row_tail + chunk
+            skip = len(row_tail)
+            row_count += sum(1 for match in _ROW_RE.finditer(rows_data) if match.end() > skip)
+            row_tail = rows_data[-_ROW_TAIL:]
             data = tail + chunk
             last_end = 0
             for match in _MERGE_RE.finditer(data):
@@ -459,7 +482,7 @@ def _merged_rows(archive: zipfile.ZipFile, member: str) -> dict[int, str]:
                     merged.setdefault(row, ref)
                 last_end = match.end()
             tail = data[max(last_end, len(data) - 512) :]
-    return merged
+    return merged, row_count
 
 
 class _SharedStrings:
@@ -541,8 +564,8 @@ def _xlsx_rows(fp: IO[bytes]) -> _Rows:
         workbook.close()
         raise ImportRefused(_("The workbook has no worksheet."))
     sheet = workbook.worksheets[0]
-    estimate = sheet.max_row or 0
-    merged = _merged_rows(workbook._archive, sheet._worksheet_path)
+    merged, row_count = _scan_sheet(workbook._archive, sheet._worksheet_path)
+    estimate = max(sheet.max_row or 0, row_count)
     # Dimensions written by some tools are wrong (too small): read every row the sheet holds.
     sheet.reset_dimensions()
 
@@ -633,7 +656,8 @@ def _header_role(text: str) -> str | None:
 
 def _header(cells: tuple) -> dict[str, int] | None:
     """Column roles if ``cells`` is a header row: at least one known header word and no digits
-    anywhere (codes nearly always have digits; headers do not)."""
+    anywhere (codes nearly always have digits; headers do not). The roles may lack "code": the
+    caller refuses such a file (:meth:`_Checker.use_header`)."""
     roles: dict[str, int] = {}
     for index, value in enumerate(cells):
         if value is None:
@@ -645,11 +669,42 @@ def _header(cells: tuple) -> dict[str, int] | None:
         role = _header_role(value)
         if value.strip() and role is not None and role not in roles:
             roles[role] = index
-    if "code" not in roles:
-        if "password" not in roles:
-            return None
+    if not roles:
+        return None
+    if "code" not in roles and "password" in roles:
         roles["code"] = roles.pop("password")  # a lone "卡密" column holds the codes themselves
     return roles
+
+
+# An English column name: words (lower-case, Capitalised, or short capitals like "ID"), apart.
+_LABEL_RE = re.compile(r"(?:[A-Z]?[a-z]+|[A-Z]{1,4})(?:[ ._/&'()#:-]+(?:[A-Z]?[a-z]+|[A-Z]{1,4}))*[.:#]?")
+
+
+def _is_label(text: str) -> bool:
+    if len(text) > 40 or any(ch.isdigit() for ch in text):
+        return False
+    if any(ch.isalpha() and not ch.isascii() for ch in text):
+        return True  # Chinese (or other) words: card codes are ASCII
+    return bool(_LABEL_RE.fullmatch(text)) and any(ch.islower() for ch in text)
+
+
+def _looks_like_labels(cells: tuple) -> bool:
+    """Whether the first row is a header of someone else's columns ("序号, 商品, 金额", "Serial,
+    Product"): text only, no digits, worded like names rather than like codes (capitals and
+    digits). A single lower-case word stays data: it could be a (rare) letters-only code."""
+    present = [value for value in cells if value is not None and not (isinstance(value, str) and not value.strip())]
+    if not present or not all(isinstance(value, str) for value in present):
+        return False
+    texts = [value.strip() for value in present]
+    if len(texts) == 1 and texts[0].isascii() and texts[0].islower() and " " not in texts[0]:
+        return False
+    return all(_is_label(text) for text in texts)
+
+
+def _found_columns(cells: tuple) -> str:
+    """The header's non-empty cells, for a message (at most 12, each shortened)."""
+    names = [" ".join(str(value).split())[:30] for value in cells if value is not None and str(value).strip()]
+    return ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
 
 
 def _label_key(text: str) -> str:
@@ -682,12 +737,38 @@ class _Checker:
         self.formulas = rows.formulas
         self.labels = _sku_labels(batch)
         self.header_allowed = True
+        self.header_row: int | None = None  # row number of the header, once one is found
+        self.foreign_header: tuple[int, tuple] | None = None  # first row worded like column names
         self.delimiter = batch.delimiter
         self.split_single = rows.split_single and bool(batch.delimiter)
         self.old_keys = len(settings.CARD_CODE_KEYS) > 1
         self.max_length = codes.MAX_CODE_LENGTH
         self.last_code = ""  # plaintext of the last valid row, only for the older-key check
         self._set_columns({"code": 0, "password": 1, "denomination": 2})
+
+    def use_header(self, number: int, cells: tuple, roles: dict[str, int]) -> None:
+        """Map the columns by a header row; refuse the file when a column it needs is missing
+        (rather than reading the header and every row under it as wrong data)."""
+        if "code" not in roles:
+            raise ImportRefused(
+                _(
+                    "The file has no code column: the header in row %(row)s names no 卡号 (Code) or 卡密 "
+                    "(Password) column. Found columns: %(found)s. Use the columns of the template (卡号, 卡密, "
+                    "面额), or put the codes in the first column without a header."
+                )
+                % {"row": number, "found": _found_columns(cells)}
+            )
+        if not self.sku_id and "denomination" not in roles:
+            raise ImportRefused(
+                _(
+                    "The file has no denomination column (面额, Denomination) and no SKU was chosen, so no row "
+                    "can be matched to a SKU: choose the SKU on the upload form, or add a 面额 column. Header in "
+                    "row %(row)s. Found columns: %(found)s."
+                )
+                % {"row": number, "found": _found_columns(cells)}
+            )
+        self.header_row = number
+        self._set_columns(roles)
 
     def _set_columns(self, columns: dict[str, int]) -> None:
         self.columns = columns
@@ -703,8 +784,14 @@ class _Checker:
                 return None
             roles = _header(cells)
             if roles is not None:
-                self._set_columns(roles)
+                self.use_header(number, cells, roles)
                 return None
+            if self.header_row is None and _looks_like_labels(cells):
+                # Someone else's column names, or a title above our header: decided by the next row.
+                self.foreign_header = self.foreign_header or (number, cells)
+                return None
+            if self.foreign_header is not None and self.header_row is None:
+                self.use_header(*self.foreign_header, {})  # codes under a header of none of our columns
             self.header_allowed = False
         size = len(cells)
         index = self.code_index
@@ -920,12 +1007,26 @@ def _mark_in_stock(batch_id: int, sku_id: int | None) -> None:
 
 
 # --- Parsing ---------------------------------------------------------------------------------------
+_LOCAL_PARSES: set[int] = set()  # SQLite only: batches being parsed by a thread of this process
+_LOCAL_PARSES_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _parse_lock(batch_id: int):
     """One parser per batch across all workers: a session-level PostgreSQL advisory lock, released
-    by PostgreSQL itself if the worker dies. (SQLite, the embedded run, has a single process.)"""
+    by PostgreSQL itself if the worker dies. SQLite, the embedded run, is one process, but parses
+    run in background threads there (a sweep could queue a second one next to a long first one):
+    a set of this process's parses stands in for the lock."""
     if connection.vendor != "postgresql":
-        yield True
+        with _LOCAL_PARSES_LOCK:
+            acquired = batch_id not in _LOCAL_PARSES
+            _LOCAL_PARSES.add(batch_id)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with _LOCAL_PARSES_LOCK:
+                    _LOCAL_PARSES.discard(batch_id)
         return
     key = batch_id % (1 << 31)
     with connection.cursor() as cursor:
@@ -985,9 +1086,11 @@ def parse_batch(
 def _fail(batch_id: int, message: str) -> None:
     try:
         ImportRow.objects.filter(batch_id=batch_id).delete()
+        # Nothing is staged: no row counts either (the bar and "rows" of a refused file say 0).
         ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PARSING).update(
-            status=ImportBatch.Status.FAILED, failure=message, finished_at=timezone.now()
-        )
+            status=ImportBatch.Status.FAILED, failure=message, finished_at=timezone.now(), processed_rows=0,
+            total_rows=0, valid_rows=0, error_rows=0,
+        )  # fmt: skip
     except Exception as exc:  # the database itself is gone: the batch stays PARSING, re-run it later
         logger.error("import batch %s: could not record the failure (%s)", batch_id, type(exc).__name__)
 
@@ -1003,6 +1106,19 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
         chunk: list[tuple] = []
         plaintexts: dict[int, str] = {}  # index in chunk -> code, only while a key rotation is pending
         seen = data_rows = 0
+        report_at = monotonic() + PROGRESS_SECONDS
+
+        def report() -> None:
+            """Move the bar (one short UPDATE, its own transaction: SQLite readers never wait long)."""
+            nonlocal report_at
+            total = max(rows.estimate, seen)
+            if not ImportBatch.objects.filter(pk=batch.pk, status=Status.PARSING).update(
+                processed_rows=seen, total_rows=total
+            ):
+                raise _Cancelled
+            report_at = monotonic() + PROGRESS_SECONDS
+            if progress is not None:
+                progress(seen, total)
 
         def flush() -> None:
             nonlocal chunk
@@ -1011,16 +1127,12 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
                 plaintexts.clear()
             stager.put(chunk)
             chunk = []
-            total = max(rows.estimate, seen)
-            if not ImportBatch.objects.filter(pk=batch.pk, status=Status.PARSING).update(
-                processed_rows=seen, total_rows=total
-            ):
-                raise _Cancelled
-            if progress is not None:
-                progress(seen, total)
+            report()
 
         for number, cells in rows.rows:
             seen += 1
+            if not seen % PROGRESS_CHECK_ROWS and monotonic() >= report_at:
+                report()
             staged = checker.check(number, cells)
             if staged is not None:
                 data_rows += 1
@@ -1037,6 +1149,10 @@ def _parse(batch: ImportBatch, progress: Callable[[int, int], None] | None) -> N
         flush()
         stager.close()
     if data_rows == 0:
+        if checker.foreign_header is not None and checker.header_row is None:
+            checker.use_header(*checker.foreign_header, {})
+        if checker.header_row is None:  # not a single non-blank cell
+            raise ImportRefused(_("The file is empty (0 rows): there is nothing to import."))
         raise ImportRefused(_("The file contains no codes."))
 
     if connection.vendor == "postgresql":
@@ -1251,12 +1367,42 @@ def describe(reason: str, detail: str) -> str:
     return detail
 
 
+def status_message(batch: ImportBatch) -> str:
+    """What the batch page says about the batch now, from its state alone: the page renders it and
+    the progress poll replaces it, so it can never outlive the state it describes (a one-off flash
+    message "Checking…" would still be read after the check had finished)."""
+    Status = ImportBatch.Status
+    if batch.status == Status.UPLOADED:
+        return _("Waiting for the check to start… Nothing is imported until you confirm.")
+    if batch.status == Status.PARSING:
+        return _("Checking the codes… Nothing is imported until you confirm.")
+    if batch.status == Status.READY:
+        if not batch.valid_rows:
+            return _("Check finished: no valid code to import. Fix the file and upload it again.")
+        return ngettext(
+            "Check finished: %(count)s code can be imported. Nothing is imported until you confirm.",
+            "Check finished: %(count)s codes can be imported. Nothing is imported until you confirm.",
+            batch.valid_rows,
+        ) % {"count": f"{batch.valid_rows:,}"}
+    if batch.status == Status.COMMITTING:
+        return ngettext("Importing %(count)s code…", "Importing %(count)s codes…", batch.valid_rows) % {
+            "count": f"{batch.valid_rows:,}"
+        }
+    if batch.status == Status.COMMITTED:
+        return ngettext("Imported %(count)s code into stock.", "Imported %(count)s codes into stock.",
+                        batch.imported_rows) % {"count": f"{batch.imported_rows:,}"}  # fmt: skip
+    if batch.status == Status.FAILED:
+        return _("The import failed; nothing was imported.")
+    return _("The import was cancelled; nothing was imported.")
+
+
 def progress(batch: ImportBatch) -> dict:
     """What the progress bar polls (no codes)."""
     return {
         "id": batch.pk,
         "status": batch.status,
         "status_label": str(batch.get_status_display()),
+        "message": status_message(batch),
         "running": batch.status in RUNNING,
         "processed": batch.processed_rows,
         "total": batch.total_rows,

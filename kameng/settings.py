@@ -99,8 +99,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = cfg.int("DB_CONN_MAX_AGE", default=60 if 
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The embedded run writes from runserver's request threads and its periodic-jobs thread
-    # (kameng/embedded.py). IMMEDIATE transactions take the write lock at BEGIN, so writers queue
+    # The embedded run writes from runserver's request threads, its periodic-jobs thread
+    # (kameng/embedded.py) and import checks in the background (catalog.tasks.enqueue_long). IMMEDIATE transactions take the write lock at BEGIN, so writers queue
     # for up to `timeout` seconds instead of failing with "database is locked" when a transaction
     # that has read tries to write; WAL lets readers go on meanwhile.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

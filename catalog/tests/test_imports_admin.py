@@ -198,6 +198,7 @@ def test_progress_endpoint_reports_counts_without_codes(staff_client, product, s
     assert data == {
         "id": batch.pk, "status": "ready", "status_label": "ready to confirm", "running": False, "processed": 2,
         "total": 2, "percent": 100, "valid": 1, "errors": 1, "imported": 0, "failure": "",
+        "message": "Check finished: 1 code can be imported. Nothing is imported until you confirm.",
     }  # fmt: skip
     assert code_for(1) not in response.content.decode()
 

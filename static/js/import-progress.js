@@ -31,6 +31,7 @@
 
   function show(data) {
     field("status_label", data.status_label);
+    field("message", data.message); // the state's own words, so the page never shows a stale message
     field("total", data.total);
     field("valid", data.valid);
     field("errors", data.errors);
