@@ -100,9 +100,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded run writes from runserver's request threads, its periodic-jobs thread
-    # (kameng/embedded.py) and import checks in the background (catalog.tasks.enqueue_long). IMMEDIATE transactions take the write lock at BEGIN, so writers queue
-    # for up to `timeout` seconds instead of failing with "database is locked" when a transaction
-    # that has read tries to write; WAL lets readers go on meanwhile.
+    # (kameng/embedded.py) and background import checks (catalog.tasks.enqueue_long). IMMEDIATE
+    # transactions take the write lock at BEGIN, so writers queue for up to `timeout` seconds
+    # instead of failing with "database is locked" when a transaction that has read tries to
+    # write; WAL lets readers (the import progress poll) go on meanwhile.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL"}
     )
