@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory
 from orders.models import Order
 from payments import services
 from payments.models import Notification
-from payments.tests.conftest import alipay_post, place
+from payments.tests.conftest import alipay_post, unpaid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 GATEWAY_IP = "110.75.242.10"  # an address of the kind Alipay posts from (public, not a trusted proxy)
@@ -57,7 +57,7 @@ def test_the_default_limit_lets_a_genuine_burst_through():
 
 
 def test_a_genuine_notification_is_still_stored_and_confirms(settings, alipay_gateway, stocked_sku):
-    order = place(stocked_sku)
+    order = unpaid_order(stocked_sku)
     payment, _ = services.start_payment(
         order=order, provider_name="alipay", request=RequestFactory().get("/", HTTP_USER_AGENT="Mozilla/5.0")
     )
