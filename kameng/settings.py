@@ -358,6 +358,12 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},  # SQL params may hold secrets: never DEBUG
     },
 }
+if not REDIS_URL:
+    # The embedded run executes tasks in-process, the periodic ones every minute: a line per task
+    # ("Task … succeeded") would bury what a developer looks for, and the in-memory broker makes
+    # kombu warn about a missing host name on every command. Failures still log (WARNING, ERROR).
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # --- Shop ---------------------------------------------------------------------------------------
 SHOP_NAME = _("Kameng")
