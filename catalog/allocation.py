@@ -18,6 +18,7 @@ after Order and Payment; several codes in ascending id; allocation with ``SKIP L
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from django.db.models import F, Q
@@ -62,8 +63,33 @@ def take(*, sku: Sku | int, quantity: int, now) -> list[int]:
     ``cardcode_reserved_until``), then available codes, lowest id first (partial index
     ``cardcode_available``). In that order, a code the expiry sweep releases between the two
     statements is still found by the second one."""
+    ids = _take_free(sku=sku, quantity=quantity, now=now, taken=[])
+    for _attempt in range(TAKE_RETRIES):
+        if len(ids) >= quantity:
+            break
+        # SKIP LOCKED passed over rows another transaction holds. When the stock says there are
+        # enough codes for sale, some are held only for milliseconds — by the expiry sweep putting
+        # them back, or a checkout about to fail — so look again instead of saying "sold out".
+        wanted = quantity - len(ids)
+        for_sale = CardCode.objects.filter(for_sale_q(now=now), sku=sku).exclude(pk__in=ids)[:wanted]
+        if for_sale.count() < wanted:
+            break
+        time.sleep(TAKE_RETRY_PAUSE)
+        ids += _take_free(sku=sku, quantity=wanted, now=now, taken=ids)
+    return ids
+
+
+# A checkout short of codes because other transactions held some looks again, this often, this long apart.
+TAKE_RETRIES = 3
+TAKE_RETRY_PAUSE = 0.02  # seconds
+
+
+def _take_free(*, sku: Sku | int, quantity: int, now, taken: list[int]) -> list[int]:
     available, expired = for_sale_parts(now=now)
-    locked = CardCode.objects.select_for_update(skip_locked=True).filter(sku=sku).values_list("pk", flat=True)
+    rows = CardCode.objects.select_for_update(skip_locked=True).filter(sku=sku)
+    if taken:  # rows this transaction locked already: SKIP LOCKED does not skip our own
+        rows = rows.exclude(pk__in=taken)
+    locked = rows.values_list("pk", flat=True)
     ids = list(locked.filter(expired).order_by("reserved_until")[:quantity])
     if len(ids) < quantity:
         ids += locked.filter(available).order_by("pk")[: quantity - len(ids)]

@@ -236,6 +236,52 @@ def test_checkout_racing_the_expiry_sweep_never_double_holds(demo_shop):
     assert CardCode.objects.filter(sku=sku, status="reserved", reserved_until__gt=timezone.now()).count() == 20
 
 
+@pytest.mark.parametrize("retries", [3, 0])
+def test_codes_the_sweep_holds_for_a_moment_are_not_sold_out(demo_shop, monkeypatch, retries):
+    """The expiry sweep holds the codes it puts back for the length of its transaction; a checkout
+    that SKIP LOCKED passes them over looks again rather than saying "sold out". Negative control:
+    without the second look (retries=0) the same race refuses the buyer."""
+    from catalog import allocation
+
+    monkeypatch.setattr(allocation, "TAKE_RETRIES", retries)
+    monkeypatch.setattr(allocation, "TAKE_RETRY_PAUSE", 0.15)
+    sku = make_sku(demo_shop.products["steam-wallet"], codes_count=2)
+    stale = place(sku, 2, email="stale@example.com").order
+    past = timezone.now() - timedelta(minutes=1)
+    Order.objects.filter(pk=stale.pk).update(reserved_until=past)
+    CardCode.objects.filter(order_links__item__order=stale).update(reserved_until=past)
+    holding, placed = threading.Event(), []
+
+    def sweep_slowly():
+        try:
+            with transaction.atomic():
+                list(CardCode.objects.select_for_update().filter(sku=sku))  # what a sweep locks
+                holding.set()
+                time.sleep(0.25)
+        finally:
+            connections.close_all()
+
+    def buy():
+        holding.wait(10)
+        try:
+            placed.append(place(sku, 2, email="fresh@example.com"))
+        except services.OutOfStock as exc:
+            placed.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep_slowly), threading.Thread(target=buy)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    if retries:
+        assert isinstance(placed[0], services.PlacedOrder)
+        assert OrderItemCode.objects.filter(item__order=placed[0].order, status="reserved").count() == 2
+    else:
+        assert isinstance(placed[0], services.OutOfStock)
+
+
 # -- a worker killed in the middle of a delivery ------------------------------------------------------------
 
 
