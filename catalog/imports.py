@@ -732,7 +732,6 @@ class _Checker:
 
     def __init__(self, batch: ImportBatch, rows: _Rows):
         self.sku_id = batch.sku_id
-        self.rows = rows
         self.merged = rows.merged
         self.formulas = rows.formulas
         self.labels = _sku_labels(batch)
@@ -771,7 +770,6 @@ class _Checker:
         self._set_columns(roles)
 
     def _set_columns(self, columns: dict[str, int]) -> None:
-        self.columns = columns
         self.code_index = columns["code"]
         self.password_index = columns.get("password", -1)
         self.denomination_index = columns.get("denomination", -1)
@@ -1520,10 +1518,6 @@ def summary_lines(batch: ImportBatch, *, limit: int = 20) -> list[str]:
     if batch.error_rows > limit:
         lines.append("  " + _("… and %(count)s more.") % {"count": batch.error_rows - limit})
     return lines
-
-
-def staged_count(batch: ImportBatch) -> int:
-    return ImportRow.objects.filter(batch_id=batch.pk).count()
 
 
 __all__ = [
