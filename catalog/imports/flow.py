@@ -180,19 +180,25 @@ def parse_batch(
         except ImportRefused as exc:
             _fail(batch_id, str(exc))
         except Exception as exc:
-            # Only the exception type and the frames: messages of parser errors may quote cell contents.
-            logger.error(
-                "import batch %s: parsing failed with %s\n%s",
-                batch_id,
-                type(exc).__name__,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
+            _log_failure(batch_id, "parsing", exc)
             _fail(
                 batch_id,
                 _("The file could not be read (%(error)s). Check it and upload it again, or re-run the import.")
                 % {"error": type(exc).__name__},
             )
     return ImportBatch.objects.filter(pk=batch_id).first()
+
+
+def _log_failure(batch_id: int, step: str, exc: Exception) -> None:
+    """Only the exception type and the frames: the messages of parser and database errors may quote
+    cell contents, that is codes."""
+    logger.error(
+        "import batch %s: %s failed with %s\n%s",
+        batch_id,
+        step,
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
 
 
 def _fail(batch_id: int, message: str) -> None:
@@ -376,12 +382,7 @@ def commit_batch(*, batch_id: int) -> ImportBatch | None:
                 **summary,
             )
     except Exception as exc:
-        logger.error(
-            "import batch %s: commit failed with %s\n%s",
-            batch_id,
-            type(exc).__name__,
-            "".join(traceback.format_tb(exc.__traceback__)),
-        )
+        _log_failure(batch_id, "commit", exc)
         ImportBatch.objects.filter(pk=batch_id, status=Status.COMMITTING).update(
             status=Status.FAILED,
             failure=_("Importing failed (%(error)s); nothing was imported. Re-run the import.")
