@@ -130,7 +130,8 @@ def _label_key(text: str) -> str:
 
 def _sku_labels(batch: ImportBatch) -> dict[str, int]:
     """Denomination text -> SKU id; "100元" also answers to "100"."""
-    skus = [batch.sku] if batch.sku_id else list(Sku.objects.filter(product_id=batch.product_id))
+    sku = batch.sku if batch.sku_id else None
+    skus = [sku] if sku is not None else list(Sku.objects.filter(product_id=batch.product_id))
     labels: dict[str, int] = {}
     for sku in skus:
         key = _label_key(sku.label)
@@ -248,6 +249,7 @@ class _Checker:
             return (number, None, "", "", hint, TOO_LONG, f"code:{len(code)}")
         if len(password) > self.max_length:
             return (number, None, "", "", hint, TOO_LONG, f"password:{len(password)}")
+        sku_id: int | None
         if self.sku_id:
             sku_id = self.sku_id
             if denomination and _label_key(denomination) not in self.labels:
@@ -275,8 +277,8 @@ class _Checker:
             sku_id__in={key[0] for key in wanted}, fingerprint__in={key[1] for key in wanted}
         ).values_list("sku_id", "fingerprint")
         for key in found:
-            index = wanted.get(key)
-            if index is not None:
-                row = chunk[index]
-                chunk[index] = (row[0], row[1], row[2], row[3], row[4], IN_STOCK, "")
+            in_stock = wanted.get(key)
+            if in_stock is not None:
+                row = chunk[in_stock]
+                chunk[in_stock] = (row[0], row[1], row[2], row[3], row[4], IN_STOCK, "")
         return chunk

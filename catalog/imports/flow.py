@@ -69,6 +69,7 @@ def create_batch(
         raise ImportRefused(_("The delimiter must be 1 to 4 characters, not a quote or a line break."))
     if max_bytes == -1:
         max_bytes = max_upload_bytes()
+    kind: str
     if text is not None:
         if upload is not None:
             raise ImportRefused(_("Upload a file or paste codes, not both."))

@@ -13,7 +13,7 @@ import re
 import tempfile
 import zipfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import IO
 from xml.etree import ElementTree
@@ -51,7 +51,7 @@ class _ChunkStream(io.RawIOBase):
 
 @dataclass
 class _Rows:
-    rows: Iterator[tuple[int, tuple]]  # (row number as the merchant sees it, cell values)
+    rows: Generator[tuple[int, tuple], None, None]  # (row number as the merchant sees it, cell values)
     estimate: int  # rows expected, for the progress bar (0: unknown)
     merged: dict[int, str]  # row number -> merged range covering it
     formulas: bool  # cells may hold formulas (xlsx)
@@ -184,7 +184,7 @@ def _xlsx_rows(fp: IO[bytes]) -> _Rows:
     # Dimensions written by some tools are wrong (too small): read every row the sheet holds.
     sheet.reset_dimensions()
 
-    def rows() -> Iterator[tuple[int, tuple]]:
+    def rows() -> Generator[tuple[int, tuple], None, None]:
         try:
             yield from enumerate(sheet.iter_rows(values_only=True), start=1)
         finally:
@@ -198,7 +198,7 @@ def _text_rows(chunks: Iterator[bytes], *, delimiter: str, use_csv: bool, estima
     if use_csv:
         reader = csv.reader(stream, delimiter=delimiter or ",", strict=False)
 
-        def rows() -> Iterator[tuple[int, tuple]]:
+        def rows() -> Generator[tuple[int, tuple], None, None]:
             start = 1
             try:
                 for record in reader:
@@ -212,7 +212,7 @@ def _text_rows(chunks: Iterator[bytes], *, delimiter: str, use_csv: bool, estima
 
     else:
 
-        def rows() -> Iterator[tuple[int, tuple]]:
+        def rows() -> Generator[tuple[int, tuple], None, None]:
             for number, line in enumerate(stream, start=1):
                 line = line.rstrip("\r\n")
                 yield number, (tuple(line.split(delimiter, 2)) if delimiter else (line,))
