@@ -1,4 +1,4 @@
-"""Card-code imports, service level (catalog/imports.py) on PostgreSQL: parsing every source, every
+"""Card-code imports, service level (catalog/imports/) on PostgreSQL: parsing every source, every
 error reason, the bad-input edge cases, encryption at rest, commit modes and idempotency.
 
 Helpers and fixtures here are shared by test_imports_admin.py and test_imports_worker.py.
