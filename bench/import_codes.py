@@ -269,7 +269,7 @@ def step_floor(args, *, compact: bool = False) -> dict:
         cpu_start = _cpu_seconds()
         start = time.perf_counter()
         if compact:
-            from catalog.imports import _load_workbook
+            from catalog.imports.readers import _load_workbook
 
             workbook = _load_workbook(open(args.file, "rb"))  # noqa: SIM115 (closed with the workbook)
         else:

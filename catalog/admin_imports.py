@@ -2,7 +2,7 @@
 
 * "Add" is the upload form (product, optional SKU, file or pasted text, delimiter, mode); the
   batch's merchant is always the product's merchant, and merchant staff only see their own
-  products and SKUs (catalog/imports.py checks the file before anything is stored).
+  products and SKUs (catalog/imports/ checks the file before anything is stored).
 * A batch's "change" page is its preview: status, a progress bar that polls
   ``<id>/progress/`` (static/js/import-progress.js), counts, errors by reason and by row (masked
   codes only), the mode switch, Confirm and Cancel, and the error report as .xlsx. What the batch

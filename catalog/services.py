@@ -26,7 +26,7 @@ def build_card_code(*, sku: Sku, secret: codes.Secret, batch: ImportBatch | None
 @transaction.atomic
 def add_codes(*, sku: Sku, secrets: Iterable[codes.Secret], batch: ImportBatch | None = None) -> list[CardCode]:
     """Add codes to a SKU's stock. A code already in the SKU's stock raises IntegrityError
-    (the unique fingerprint constraint); bulk imports check for duplicates first (catalog/imports.py)."""
+    (the unique fingerprint constraint); bulk imports check for duplicates first (catalog/imports/)."""
     rows = [build_card_code(sku=sku, secret=secret, batch=batch) for secret in secrets]
     created = CardCode.objects.bulk_create(rows, batch_size=1000)
     send_stock_changed(sku_ids=[sku.pk])

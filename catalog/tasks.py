@@ -79,7 +79,7 @@ def send_low_stock_digest() -> int:
     return stock.send_low_stock_digest()
 
 
-# --- Card-code imports (catalog/imports.py) -----------------------------------------------------------
+# --- Card-code imports (catalog/imports/) ------------------------------------------------------------
 @shared_task(bind=True)
 def parse_import(self, *, batch_id: int, language: str = "") -> str | None:
     """Check and stage an uploaded batch. Idempotent (a batch past parsing is left alone); a

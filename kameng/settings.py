@@ -422,7 +422,7 @@ WECHATPAY_APIV3_KEY = cfg.str("WECHATPAY_APIV3_KEY")
 WECHATPAY_PUBLIC_KEY_PATH = cfg.str("WECHATPAY_PUBLIC_KEY_PATH")
 WECHATPAY_PUBLIC_KEY_ID = cfg.str("WECHATPAY_PUBLIC_KEY_ID")
 
-# Card-code imports (catalog/imports.py): uploads are kept Fernet-encrypted in this private
+# Card-code imports (catalog/imports/): uploads are kept Fernet-encrypted in this private
 # directory (never under MEDIA_ROOT) until the batch is committed or cancelled; web and worker
 # processes must share it.
 IMPORT_UPLOAD_DIR = Path(cfg.str("IMPORT_UPLOAD_DIR", default=str(BASE_DIR / "var" / "imports")))

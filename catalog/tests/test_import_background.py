@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from catalog import imports
+from catalog.imports import flow, readers, staging
 from catalog.models import CardCode, ImportBatch
 from catalog.tests.test_imports import code_for, xlsx_bytes
 from catalog.tests.test_imports_admin import ADD_URL, signed_in, upload_form
@@ -72,9 +73,9 @@ def background_threads(transactional_db):
 def held_check(monkeypatch):
     """The check stops after staging its first chunk until ``release`` is set (at most 8 s: on
     code that checks inside the request, the request then finishes late instead of hanging)."""
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(flow, "CHUNK_ROWS", 100)
     staged, release = threading.Event(), threading.Event()
-    real_stage = imports._stage
+    real_stage = staging._stage
 
     def stage(batch_id, chunk):
         real_stage(batch_id, chunk)
@@ -82,7 +83,7 @@ def held_check(monkeypatch):
             staged.set()
             release.wait(8)
 
-    monkeypatch.setattr(imports, "_stage", stage)
+    monkeypatch.setattr(staging, "_stage", stage)
     return staged, release
 
 
@@ -194,14 +195,14 @@ def test_on_sqlite_a_second_parse_of_a_batch_being_parsed_in_this_process_is_ref
     second parse of a long-running one. PostgreSQL has its advisory lock; SQLite this."""
     from types import SimpleNamespace
 
-    monkeypatch.setattr(imports, "connection", SimpleNamespace(vendor="sqlite"))
-    with imports._parse_lock(7) as first:
+    monkeypatch.setattr(flow, "connection", SimpleNamespace(vendor="sqlite"))
+    with flow._parse_lock(7) as first:
         assert first
-        with imports._parse_lock(7) as second:
+        with flow._parse_lock(7) as second:
             assert not second
-        with imports._parse_lock(8) as other:
+        with flow._parse_lock(8) as other:
             assert other
-    with imports._parse_lock(7) as again:
+    with flow._parse_lock(7) as again:
         assert again
 
 
@@ -221,8 +222,8 @@ def test_with_a_worker_the_request_only_queues(product, sku, django_capture_on_c
 
 @pytest.mark.django_db
 def test_the_bar_moves_within_a_chunk_every_progress_interval(product, sku, monkeypatch):
-    monkeypatch.setattr(imports, "PROGRESS_SECONDS", 0)  # every look at the clock reports
-    monkeypatch.setattr(imports, "PROGRESS_CHECK_ROWS", 4)
+    monkeypatch.setattr(flow, "PROGRESS_SECONDS", 0)  # every look at the clock reports
+    monkeypatch.setattr(flow, "PROGRESS_CHECK_ROWS", 4)
     batch = imports.create_batch(
         product=product, sku=sku, text="".join(f"{code_for(n)}\n" for n in range(10)), enqueue=False
     )
@@ -250,7 +251,7 @@ def write_only_xlsx(rows) -> bytes:
 @pytest.mark.django_db
 def test_the_bar_has_a_total_when_the_sheet_does_not_say_its_size(product, sku, monkeypatch):
     # Before: the total followed the rows read (max(dimension "A1", rows so far)): 100% from the start.
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(flow, "CHUNK_ROWS", 4)
     data = write_only_xlsx([("卡号", "卡密")] + [(code_for(n), "pw") for n in range(10)])
     batch = imports.create_batch(product=product, sku=sku, upload=io.BytesIO(data), filename="c.xlsx", enqueue=False)
     seen = []
@@ -263,7 +264,7 @@ def test_rows_are_counted_across_the_chunks_of_a_large_sheet():
     data = write_only_xlsx((code_for(n), "pw") for n in range(rows))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.getinfo("xl/worksheets/sheet1.xml").file_size > 3 << 20
-        assert imports._scan_sheet(archive, "xl/worksheets/sheet1.xml") == ({}, rows)
+        assert readers._scan_sheet(archive, "xl/worksheets/sheet1.xml") == ({}, rows)
 
 
 SQLITE_RUN = r"""
@@ -271,12 +272,12 @@ import io, time
 from django.test import Client
 from django.test.utils import setup_test_environment
 from openpyxl import Workbook
-from catalog import imports
+from catalog.imports import flow
 from catalog.models import CardCode, ImportBatch, Product
 
 setup_test_environment()
-imports.CHUNK_ROWS = 500  # many small write transactions next to the requests
-imports.PROGRESS_SECONDS = 0.05
+flow.CHUNK_ROWS = 500  # many small write transactions next to the requests
+flow.PROGRESS_SECONDS = 0.05
 product = Product.objects.get(slug="steam-wallet")
 sku = product.skus.get(label="100元")
 client = Client()

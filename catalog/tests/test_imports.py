@@ -1,4 +1,4 @@
-"""Card-code imports, service level (catalog/imports.py) on PostgreSQL: parsing every source, every
+"""Card-code imports, service level (catalog/imports/) on PostgreSQL: parsing every source, every
 error reason, the bad-input edge cases, encryption at rest, commit modes and idempotency.
 
 Helpers and fixtures here are shared by test_imports_admin.py and test_imports_worker.py.
@@ -20,6 +20,7 @@ from django.utils import translation
 
 from catalog import codes, imports, services
 from catalog.demo import demo_code
+from catalog.imports import flow, readers
 from catalog.models import CardCode, ImportBatch, ImportRow, Sku
 from catalog.signals import stock_changed
 
@@ -225,7 +226,7 @@ def test_excel_shared_strings_are_read_exactly_as_openpyxl_reads_them(product, s
     ]
     data = excel_style_xlsx(strings, [(0, 1), (2, 3), (4, 5), (6, 8), (7, 8)])
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        ours = imports._read_shared_strings(archive.open("xl/sharedStrings.xml"))
+        ours = readers._read_shared_strings(archive.open("xl/sharedStrings.xml"))
         theirs = read_string_table(archive.open("xl/sharedStrings.xml"))
     assert [ours[i] for i in range(len(ours))] == theirs and len(ours) == len(strings)
     assert ours[-1] == "" and ours[4] == code_for(2)
@@ -494,7 +495,7 @@ def test_too_many_rows_fail_the_batch_and_stage_nothing(product, sku, settings):
 
 
 def test_a_sheet_with_too_many_merged_rows_is_refused_as_a_whole(product, sku, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_MERGED_ROWS", 3)
+    monkeypatch.setattr(readers, "MAX_MERGED_ROWS", 3)
     rows = [(code_for(n), "") for n in range(6)]
     batch = start(product, sku, xlsx_bytes(rows, merged=["A1:B2", "A4:A5"]))
     assert batch.status == Status.FAILED and "too many merged cells" in batch.failure
@@ -625,7 +626,7 @@ def test_cancel_drops_staged_rows_and_the_upload(product, sku, django_capture_on
 
 
 def test_cancel_while_parsing_stops_the_parser(product, sku, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(flow, "CHUNK_ROWS", 2)
     batch = imports.create_batch(
         product=product, sku=sku, text="".join(f"{code_for(n)}\n" for n in range(10)), enqueue=False
     )
@@ -643,7 +644,7 @@ def test_cancel_while_parsing_stops_the_parser(product, sku, monkeypatch):
 
 
 def test_progress_moves_per_chunk(product, sku, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(flow, "CHUNK_ROWS", 3)
     batch = imports.create_batch(
         product=product, sku=sku, text="".join(f"{code_for(n)}\n" for n in range(7)), enqueue=False
     )

@@ -12,6 +12,7 @@ from django.db import connection
 from django.urls import reverse
 
 from catalog import codes, imports
+from catalog.imports import flow
 from catalog.models import CardCode, ImportBatch, ImportRow
 from catalog.signals import stock_changed
 from catalog.tests.test_imports import code_for, stored_files, xlsx_bytes
@@ -52,7 +53,7 @@ def poll(client, url: str, *, until, timeout: float = 60) -> list[dict]:
 def test_progress_reaches_100_through_the_json_endpoint_with_a_real_worker(
     celery_worker, client, merchant_staff, password, product, sku, monkeypatch
 ):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 400)  # several progress steps for 4,000 rows
+    monkeypatch.setattr(flow, "CHUNK_ROWS", 400)  # several progress steps for 4,000 rows
     signed_in(client, merchant_staff, password)
     rows = [("卡号", "卡密")] + [(code_for(n), f"pw{n}") for n in range(4000)]
     response = client.post(ADD_URL, upload_form(product, sku, data=xlsx_bytes(rows)))
@@ -173,7 +174,7 @@ def test_two_commit_tasks_racing_leave_one_result(product, sku):
 
 @pytest.mark.django_db(transaction=True)
 def test_pipelined_staging_keeps_every_row_and_its_order(product, sku, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 7)  # many chunks through the COPY thread
+    monkeypatch.setattr(flow, "CHUNK_ROWS", 7)  # many chunks through the COPY thread
     text = "".join(f"{code_for(n)}\t{n}\n" for n in range(100))
     batch = imports.create_batch(product=product, sku=sku, text=text, delimiter="\t", enqueue=False)
     imports.parse_batch(batch_id=batch.pk)
@@ -236,7 +237,7 @@ def test_sweeper_requeues_lost_work_and_leaves_live_work_alone(product, sku):
     def live_parser():  # another worker, parsing live_parse right now: it holds the batch's lock
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [imports._LOCK_NAMESPACE, live_parse.pk])
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [flow._LOCK_NAMESPACE, live_parse.pk])
             holding.set()
             release.wait(30)
         finally:

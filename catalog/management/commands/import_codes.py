@@ -1,6 +1,6 @@
 """``python manage.py import_codes --sku ID FILE``: import card codes from a file, for large files and scripts.
 
-Runs the same checks as the admin upload (catalog/imports.py), synchronously, with a progress line
+Runs the same checks as the admin upload (catalog/imports/), synchronously, with a progress line
 on stderr; prints the error summary with row numbers; then imports after asking (or at once with
 ``--yes``). There is no upload size limit here (``IMPORT_MAX_ROWS`` still applies). Exits non-zero
 when nothing was imported: a refused file, errors in all-or-nothing mode (the default), a "no"
