@@ -38,7 +38,7 @@ class Payments:
 
         # A task, not an inline call: if it fails, Celery retries it, and payments' stranded-refund
         # sweep finds any order left in `refunding` without a refund under way.
-        enqueue_on_commit(refund_order_in_full, order_id=order_id, reason=reason)
+        enqueue_on_commit(refund_order_in_full, order_id=order_id, reason=str(reason))  # plain text for the broker
 
     def refund_in_full_by_operator(self, *, order_id: int, note: str, actor: Any, route: str) -> bool:
         return services.refund_in_full_by_operator(order_id=order_id, note=note, actor=actor, route=route)
