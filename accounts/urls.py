@@ -1,3 +1,7 @@
+"""The user center under /me/. The wallet page and its top-up (payments/wallet_views.py) join these
+in kameng/urls.py, in the same ``accounts`` namespace: they place orders and list the gateways,
+and accounts sits below orders and payments (docs/ARCHITECTURE.md)."""
+
 from django.urls import path
 
 from accounts import views
@@ -5,6 +9,4 @@ from accounts import views
 app_name = "accounts"
 urlpatterns = [
     path("", views.overview, name="overview"),
-    path("wallet/", views.wallet_page, name="wallet"),
-    path("wallet/top-up/", views.top_up, name="top_up"),
 ]

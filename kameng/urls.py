@@ -5,14 +5,20 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 from django.views.i18n import set_language
 
+import accounts.urls
+import payments.wallet_views
 from kameng.health import healthz
+
+# The user center: accounts' pages and the wallet (payments), one namespace. kameng/urls.py is the
+# composition root, the one place that may join apps which must not import each other.
+user_center = (accounts.urls.urlpatterns + payments.wallet_views.urlpatterns, accounts.urls.app_name)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("me/", include("accounts.urls")),
+    path("me/", include(user_center)),
     path("orders/", include("orders.urls")),
     path("payments/", include("payments.urls")),
     path("promotions/", include("marketing.urls")),

@@ -3,7 +3,7 @@
 Lifecycle of an :class:`~orders.models.AfterSalesRequest`::
 
     open ──replace_codes──▶ replaced   (fresh codes of the same SKU handed over, the bad ones void)
-      │ ──refund─────────▶ refunded   (whole or part of the payment, through payments.services)
+      │ ──refund─────────▶ refunded   (whole or part of the payment, through the payment port)
       └ ──reject─────────▶ rejected   (with an answer the buyer reads)
 
 Rules
@@ -36,7 +36,8 @@ LOCKED`` on codes for sale now), marked ``sold`` and linked ``delivered``. The e
 Refunds
 -------
 ``delivered → refunding`` (orders.services.transition), then
-:func:`payments.services.request_refund` on the payment that paid the order, reason
+a refund requested through orders' payment port (orders/payment_port.py, implemented by
+payments.services.request_refund) on the payment that paid the order, reason
 ``after_sales``, in the same transaction (the gateway is called by the refund task after commit,
 never under the row locks). When the refund succeeds, orders.services.record_refund closes the
 order as ``refunded`` (all of it) or returns it to ``delivered`` with ``refunded_fen`` (part).
@@ -72,10 +73,8 @@ from catalog import allocation, codes
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
-from orders import locks, services
+from orders import locks, payment_port, services
 from orders.models import AfterSalesRequest, Order, OrderEvent, OrderItem, OrderItemCode
-from payments import services as payments
-from payments.models import Refund
 
 logger = logging.getLogger(__name__)
 
@@ -306,17 +305,19 @@ def refund_limit_fen(*, request: AfterSalesRequest, actor) -> int:
 
 
 def _refund_limit(order: Order, scope: list[int] | None) -> int:
-    payment = payments.paying_payment(order)
-    if payment is None:
+    refundable = payment_port.get().refundable_fen(order)
+    if refundable is None:  # no completed payment
         return 0
-    limit = min(payments.refundable_fen(payment), order.total_fen - order.refunded_fen)
+    limit = min(refundable, order.total_fen - order.refunded_fen)
     if scope is not None:
         own = OrderItem.objects.filter(order=order, merchant_id__in=scope).aggregate(total=Sum("total_fen"))["total"]
         limit = min(limit, own or 0)
     return max(limit, 0)
 
 
-def refund(*, request: AfterSalesRequest, amount_fen: int | None = None, actor, note: str = "") -> Refund:
+def refund(
+    *, request: AfterSalesRequest, amount_fen: int | None = None, actor, note: str = ""
+) -> payment_port.RequestedRefund:
     """Refund ``amount_fen`` (None: everything the actor may refund) of the order's payment."""
     scope = _decider_scope(request.order_id, actor)
     note = (note or "").strip()
@@ -324,9 +325,8 @@ def refund(*, request: AfterSalesRequest, amount_fen: int | None = None, actor, 
         order = _lock_order(request)
         if order.status != Order.Status.DELIVERED:
             raise AfterSalesError(_("Only a delivered order can be refunded here."))
-        payment = payments.paying_payment(order)
         limit = _refund_limit(order, scope)
-        if payment is None or limit <= 0:
+        if limit <= 0:  # 0 also when no completed payment paid the order
             raise AfterSalesError(_("Nothing is left to refund on this order."))
         amount = limit if amount_fen is None else amount_fen
         if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= limit:
@@ -341,11 +341,11 @@ def refund(*, request: AfterSalesRequest, amount_fen: int | None = None, actor, 
         ):  # fmt: skip
             raise AfterSalesError(_("Only a delivered order can be refunded here."))
         try:
-            created = payments.request_refund(
-                payment=payment, amount_fen=amount, reason=Refund.Reason.AFTER_SALES,
+            created = payment_port.get().request_refund(
+                order=order, amount_fen=amount, reason=payment_port.RefundReason.AFTER_SALES,
                 note=note or f"after-sales #{request.pk}", actor=actor,
             )  # fmt: skip
-        except payments.PaymentError:
+        except payment_port.PaymentRefused:
             raise AfterSalesError(_("The payment cannot be refunded this way. Please ask an operator.")) from None
         _notify(request_id=request.pk, kind=DECIDED)
     _apply(request, values)

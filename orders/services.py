@@ -40,7 +40,7 @@ from catalog.models import CardCode, Product, Sku
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
-from orders import locks, pricing
+from orders import locks, payment_port, pricing
 from orders.models import TRANSITIONS, Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
 
 logger = logging.getLogger(__name__)
@@ -625,11 +625,9 @@ def _cannot_deliver(order: Order, item: OrderItem) -> str:
         data={"sku_id": item.sku_id},
         refunding_reason=Order.RefundingReason.OUT_OF_STOCK,
     )
-    from payments.tasks import refund_order_in_full
-
-    # A task, not an inline call: if it fails, Celery retries it, and payments' stranded-refund
-    # sweep finds any order left in `refunding` without a refund under way.
-    enqueue_on_commit(refund_order_in_full, order_id=order.pk, reason="out_of_stock")
+    # Payments refunds it once this commits, retried until under way (a Celery task), and its
+    # stranded-refund sweep finds any order left in `refunding` without a refund.
+    payment_port.get().refund_in_full_on_commit(order_id=order.pk, reason=payment_port.RefundReason.OUT_OF_STOCK)
     return DeliveryOutcome.REFUNDING
 
 

@@ -26,10 +26,8 @@ from kameng import limits, xlsx
 from kameng.clientip import client_ip
 from kameng.money import fen_to_yuan_str
 from kameng.templatetags.kameng import yuan
-from orders import access, cart, forms, pricing, selectors, services
+from orders import access, cart, forms, payment_port, pricing, selectors, services
 from orders.models import Order
-from payments import providers
-from payments import views as payment_views
 
 CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the cart
 
@@ -283,7 +281,9 @@ def checkout(request):
                 if data.get("pay_with"):
                     # Straight on to paying (the gateway is called now, after place_order's commit and
                     # outside any transaction). A form sent twice pays through the order page instead.
-                    return payment_views.begin(request, order=placed.order, provider_name=data["pay_with"])
+                    # Payments answers through orders' port (orders/payment_port.py), so orders
+                    # never imports payments; one request still places and opens the payment.
+                    return payment_port.get().start(request, order=placed.order, provider_name=data["pay_with"])
             return redirect(placed.order)
     context = {
         "form": form, "lines": lines, "quote": quote, "buy_now": buy_now, "paying": bool(pay_choices),
@@ -317,7 +317,8 @@ def _pay_choices(request, *, total_fen: int) -> tuple[list[tuple[str, str]], Wal
     gateways), and the wallet shortfall to show instead of a silent gap when it does not."""
     balance = wallet.balance_fen(request.user) if request.user.is_authenticated else None
     choices = []
-    for provider in providers.for_checkout(user=request.user, total_fen=total_fen, balance_fen=balance):
+    offered = payment_port.get().choices_for_checkout(user=request.user, total_fen=total_fen, balance_fen=balance)
+    for provider in offered:
         label = provider.label
         if provider.name == "balance":
             label = _("Wallet balance (%(balance)s)") % {"balance": yuan(balance)}
@@ -360,7 +361,7 @@ def detail(request, number: str):
         "status": status,
         "items": delivered or [selectors.DeliveredItem(item=item) for item in order.items.all()],
         "providers": (
-            providers.available_for(order=order, user=request.user, balance_fen=balance)
+            payment_port.get().choices_for_order(order=order, user=request.user, balance_fen=balance)
             if status == Order.Status.PENDING_PAYMENT
             else []
         ),

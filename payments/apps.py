@@ -7,4 +7,9 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self):
-        from payments import checks  # noqa: F401 - registers the providers' configuration checks
+        from payments import (
+            checks,  # noqa: F401 - registers the providers' configuration checks
+            port,
+        )
+
+        port.register()  # what orders asks of payments (orders/payment_port.py), without importing it

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kameng.appendonly import AppendOnlyModel
 from orders.models import Order
+from orders.payment_port import RefundReason, RefundRoute
 
 
 class Payment(models.Model):
@@ -67,11 +68,8 @@ class Refund(models.Model):
         SUCCEEDED = "succeeded", _("succeeded")
         FAILED = "failed", _("failed")
 
-    class Reason(models.TextChoices):
-        OUT_OF_STOCK = "out_of_stock", _("could not deliver: out of stock")
-        DUPLICATE_PAYMENT = "duplicate_payment", _("paid twice")
-        AFTER_SALES = "after_sales", _("after-sales")
-        OPERATOR = "operator", _("operator decision")
+    # Orders chooses why and where money goes back (orders/payment_port.py): the same choices.
+    Reason = RefundReason
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
@@ -79,9 +77,7 @@ class Refund(models.Model):
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
 
-    class Route(models.TextChoices):
-        ORIGINAL = "original", _("original payment route")
-        WALLET = "wallet", _("buyer's wallet")
+    Route = RefundRoute
 
     note = models.TextField(_("note"), blank=True)
     # Where the money goes: back the way it came (the gateway), or to the buyer's wallet.

@@ -34,6 +34,7 @@ from kameng.tasks import enqueue_on_commit
 from orders import locks as orders_locks
 from orders import services as orders
 from orders.models import Fulfilment, Order
+from orders.payment_port import PaymentRefused
 from payments import locks, providers
 from payments.models import Payment, Refund, Settlement
 from payments.selectors import paying_payment
@@ -41,7 +42,7 @@ from payments.selectors import paying_payment
 logger = logging.getLogger(__name__)
 
 
-class PaymentError(Exception):
+class PaymentError(PaymentRefused):
     """A payment cannot be started or confirmed; worded for the shopper or the operator.
 
     ``user_message`` (translated) is what the payment views show the shopper; without it they say

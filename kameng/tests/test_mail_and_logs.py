@@ -142,6 +142,28 @@ def test_operators_read_kept_mail(debug_urls, kept_delivery, operator):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("active", [True, False])
+def test_the_operators_group_reads_kept_mail_while_active(debug_urls, kept_delivery, active):
+    """Not only superusers: staff in the Operators group (accounts.operate_platform), as
+    accounts.roles.is_operator says — checked by kameng itself, which imports no app."""
+    from django.contrib.auth.models import Group
+
+    from accounts.models import User
+    from accounts.roles import OPERATORS, is_operator, sync_roles
+
+    sync_roles()
+    staff = User.objects.create_user(email="ops@example.com", password="x" * 12, is_staff=True, is_active=active)
+    staff.groups.add(Group.objects.get(name=OPERATORS))
+    kept, secret = kept_delivery
+    client = Client()
+    client.force_login(staff)  # an inactive user's session is refused by Django: anonymous then
+    response = client.get(reverse("outbox_message", args=[kept.name]))
+    assert is_operator(User.objects.get(pk=staff.pk)) is active
+    assert (response.status_code == 200) is active
+    assert (secret[0] in response.content.decode()) is active
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("who", ["anonymous", "user", "merchant_staff", "other_merchant_staff"])
 def test_nobody_else_reads_kept_mail(debug_urls, kept_delivery, who, request):
     kept, secret = kept_delivery

@@ -23,7 +23,7 @@ from accounts.scoping import scope_queryset
 from catalog.models import Sku
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str
-from orders import services
+from orders import payment_port, services
 from orders.admin.common import (
     AUTOMATIC,
     NoteForm,
@@ -37,9 +37,8 @@ from orders.admin.common import (
 )
 from orders.exports import export_order_lines
 from orders.models import Order, OrderEvent, OrderItem, OrderItemCode
+from orders.payment_port import PaymentRefused, RefundRoute
 from orders.selectors import items_visible_to
-from payments import services as payments
-from payments.models import Refund
 
 
 # --- list filters -------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ class PartialRefundForm(NoteForm):
     """An operator gives back part of an order's payment: an amount, where it goes, and why."""
 
     amount = YuanField(label=_("Amount to refund (yuan)"))
-    route = forms.ChoiceField(label=_("Refund to"), choices=Refund.Route.choices, initial=Refund.Route.ORIGINAL)
+    route = forms.ChoiceField(label=_("Refund to"), choices=RefundRoute.choices, initial=RefundRoute.ORIGINAL)
 
     field_order = ["amount", "route", "note"]
 
@@ -172,8 +171,7 @@ class PartialRefundForm(NoteForm):
         fen = self.cleaned_data["amount"]
         if fen <= 0:
             raise forms.ValidationError(gettext("The amount must be more than zero."))
-        payment = payments.paying_payment(self.order) if self.order else None
-        left = payments.refundable_fen(payment) if payment else 0
+        left = (payment_port.get().refundable_fen(self.order) if self.order else None) or 0
         if fen > left:
             raise forms.ValidationError(
                 gettext("At most %(left)s yuan of this order can still be refunded.") % {"left": fen_to_yuan_str(left)}
@@ -395,7 +393,7 @@ class OrderAdmin(OrderScopedAdmin):
 
     @admin.action(description=_("Refund in full (operators)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
-        return self._refund_in_full(request, queryset, route=Refund.Route.ORIGINAL)
+        return self._refund_in_full(request, queryset, route=RefundRoute.ORIGINAL)
 
     @admin.action(description=_("Refund an amount of one order (operators)"), permissions=["refund"])
     def refund_amount(self, request, queryset):
@@ -406,10 +404,10 @@ class OrderAdmin(OrderScopedAdmin):
 
         def apply(note: str, data: dict) -> None:
             try:
-                refund = payments.refund_amount_by_operator(
+                refund = payment_port.get().refund_amount_by_operator(
                     order=order, amount_fen=data["amount"], note=note, actor=request.user, route=data["route"]
                 )
-            except payments.PaymentError as exc:
+            except PaymentRefused as exc:
                 self.message_user(request, f"{order.number}: {exc}", messages.ERROR)
                 return
             self.message_user(
@@ -437,17 +435,17 @@ class OrderAdmin(OrderScopedAdmin):
                 messages.ERROR,
             )
             return None
-        return self._refund_in_full(request, queryset, route=Refund.Route.WALLET)
+        return self._refund_in_full(request, queryset, route=RefundRoute.WALLET)
 
     def _refund_in_full(self, request, queryset, *, route: str):
         def apply(note: str) -> None:
             done, skipped = 0, []
             for order in queryset.order_by("pk"):
                 try:
-                    refunded = payments.refund_in_full_by_operator(
+                    refunded = payment_port.get().refund_in_full_by_operator(
                         order_id=order.pk, note=note, actor=request.user, route=route
                     )
-                except payments.PaymentError as exc:
+                except PaymentRefused as exc:
                     self.message_user(request, f"{order.number}: {exc}", messages.ERROR)
                     continue
                 if refunded:
