@@ -20,7 +20,7 @@ COPY --chown=kameng:kameng . .
 # build step (the running container gets real ones from the environment).
 RUN SECRET_KEY=build-only-build-only-build-only-build-only-build-only \
     ALLOWED_HOSTS=build DATABASE_URL=postgres://build@build/build REDIS_URL=redis://build:6379/0 \
-    EMAIL_URL=smtp://build:25 \
+    EMAIL_URL=smtp://build:25 SITE_URL=https://build \
     CARD_CODE_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --no-input --verbosity 0 \
  && mkdir -p /app/media /app/var/imports && chown -R kameng:kameng /app/media /app/var

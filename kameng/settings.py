@@ -37,6 +37,11 @@ ALLOWED_HOSTS = required.list("ALLOWED_HOSTS", embedded_default=["127.0.0.1", "l
 CSRF_TRUSTED_ORIGINS = cfg.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Without SITE_URL, the address `make run` serves on (HOST, PORT), so e-mail links point at it.
 SITE_URL = cfg.site_url("SITE_URL", served_name="KAMENG_SERVE_ADDRESS", default="http://127.0.0.1:8000")
+if PRODUCTION and cfg._raw("SITE_URL") is None:
+    # Without it every e-mail link and payment return address would point at 127.0.0.1.
+    cfg.problems.append(
+        "SITE_URL is required when DEBUG is off: the shop's public address, e.g. https://shop.example.com"
+    )
 
 INSTALLED_APPS = [
     "kameng.admin_site.AdminConfig",  # Django's admin with a limited sign-in and scoped "view on site"

@@ -19,6 +19,7 @@ GOOD_PRODUCTION = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "CARD_CODE_KEYS": Fernet.generate_key().decode(),
     "EMAIL_URL": "smtp://localhost:25",
+    "SITE_URL": "https://shop.example.com",
 }
 
 
@@ -38,7 +39,7 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_production_without_secrets_names_every_missing_variable():
     result = manage("check", env={"DEBUG": "false"})
     assert result.returncode == 2
-    for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_CODE_KEYS", "EMAIL_URL"):
+    for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_CODE_KEYS", "EMAIL_URL", "SITE_URL"):
         assert f"{name} is required when DEBUG is off" in result.stderr
     assert "Traceback" not in result.stderr
 
