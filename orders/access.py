@@ -1,5 +1,5 @@
-"""Who may see an order page: its signed-in buyer, or the browser session that placed it or
-unlocked it with the order's query secret. Nobody else — not even with the link."""
+"""Who may see an order page: its signed-in buyer, or the signed-out browser session that placed it
+or unlocked it with the order's query secret. Nobody else — not even with the link."""
 
 from __future__ import annotations
 
@@ -20,9 +20,15 @@ def remember(request, order: Order) -> None:
 
 
 def can_view(request, order: Order) -> bool:
+    """A buyer's order opens for that buyer; a guest order for the browser session that placed or
+    unlocked it. A guest order claimed into an account (services.claim_guest_orders) is the
+    account's: the query secret no longer unlocks it, and a session signed in as someone else does
+    not see it; only the signed-out browser that already had it keeps it (a guest mid-checkout who
+    verified the address on another device can still pay)."""
     user = getattr(request, "user", None)
-    if order.buyer_id is not None:
-        return bool(user and user.is_authenticated and user.pk == order.buyer_id)
+    signed_in = bool(user and user.is_authenticated)
+    if order.buyer_id is not None and signed_in:
+        return user.pk == order.buyer_id
     return order.pk in request.session.get(SESSION_KEY, [])
 
 

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = _("Orders")
+
+    def ready(self) -> None:
+        from orders import receivers
+
+        receivers.connect()  # guest orders are claimed by a verified e-mail (allauth's signals)

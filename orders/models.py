@@ -224,6 +224,7 @@ class OrderEvent(models.Model):
         AFTER_SALES_REJECTED = "after_sales_rejected", _("after-sales request rejected")
         AFTER_SALES_OPENED_EMAIL = "after_sales_opened_email", _("after-sales e-mail to merchants")
         AFTER_SALES_DECIDED_EMAIL = "after_sales_decided_email", _("after-sales e-mail to the buyer")
+        CLAIMED = "claimed", _("claimed into the account of a verified e-mail")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)

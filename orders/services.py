@@ -700,6 +700,40 @@ def mark_codes_viewed(*, order: Order) -> None:
             record_event(order, kind="codes_viewed")
 
 
+# -- claiming guest orders into an account ----------------------------------------------------------------
+
+
+def claim_guest_orders(*, user, email: str) -> int:
+    """Give ``user`` the guest orders (no buyer) placed with ``email``, an address the caller has
+    seen verified for that user (orders/receivers.py: allauth's signals). Returns how many.
+
+    Checkout stores the e-mail stripped and lower-cased, so an exact match on the normalised
+    address is case-insensitive and uses the (email, status) index. Each order is taken by one
+    conditional UPDATE (``WHERE buyer IS NULL``), in ascending id (the lock order of
+    orders/locks.py): two confirmations at once, or a claim racing another, take each order once,
+    and an order with a buyer is never moved. Once claimed, the order counts towards the buyer's
+    ``max_per_buyer`` (the same person bought it) and the query secret no longer finds it
+    (:func:`find_guest_orders` looks at guest orders only); orders/access.py lets the browser that
+    placed it keep it. Phone numbers will claim through a ``phone=`` twin of this function."""
+    normalised = email.strip().lower()
+    if not normalised or user is None or not user.is_authenticated:
+        return 0
+    candidates = list(
+        Order.objects.filter(buyer__isnull=True, email=normalised).order_by("pk").values_list("pk", flat=True)
+    )
+    claimed = 0
+    with transaction.atomic():
+        for order_id in candidates:
+            if not Order.objects.filter(pk=order_id, buyer__isnull=True).update(buyer=user):
+                continue  # claimed by a concurrent confirmation
+            order = Order.objects.get(pk=order_id)
+            record_event(order, kind=OrderEvent.Kind.CLAIMED, actor=user, data={"via": "email"})
+            claimed += 1
+    if claimed:
+        logger.info("user %s claimed %d guest orders by a verified e-mail", user.pk, claimed)
+    return claimed
+
+
 # -- periodic --------------------------------------------------------------------------------------------
 
 

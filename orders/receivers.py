@@ -1,0 +1,34 @@
+"""Guest orders follow a verified e-mail into the account (issue 13), hooked to allauth's signals
+here so that accounts never imports orders (the app layering of docs/ARCHITECTURE.md).
+
+Claimed when an address is confirmed, and at sign-up and every login for the addresses already
+verified (a social or pre-verified sign-up, a password reset that verified it, guest orders placed
+signed out after the account existed). An unverified address claims nothing: anyone can type any
+e-mail at sign-up. Phone numbers join here with the phone/SMS work (a verified phone number →
+a ``claim_guest_orders_by_phone``)."""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+
+from orders import services
+
+
+def claim_on_confirmation(sender, request=None, email_address=None, **kwargs) -> None:
+    if email_address is not None and email_address.verified:
+        services.claim_guest_orders(user=email_address.user, email=email_address.email)
+
+
+def claim_verified_addresses(sender, request=None, user=None, **kwargs) -> None:
+    if user is None:
+        return
+    for email in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True):
+        services.claim_guest_orders(user=user, email=email)
+
+
+def connect() -> None:
+    from allauth.account.signals import email_confirmed, user_logged_in, user_signed_up
+
+    email_confirmed.connect(claim_on_confirmation, dispatch_uid="orders.claim_on_confirmation")
+    user_signed_up.connect(claim_verified_addresses, dispatch_uid="orders.claim_on_sign_up")
+    user_logged_in.connect(claim_verified_addresses, dispatch_uid="orders.claim_on_login")
