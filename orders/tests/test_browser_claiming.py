@@ -60,6 +60,9 @@ def test_guest_buys_signs_up_verifies_and_finds_the_order_in_my_orders(page, liv
     page.goto("/orders/")
     link = page.get_by_role("link", name=order.number)
     assert link.is_visible()
+    # A long e-mail as the name in the header must not widen the phone page ("Sign out" stays on screen).
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    assert page.get_by_role("button", name="Sign out").is_visible()
     link.click()
     page.wait_for_url(f"**{order.get_absolute_url()}")
     assert page.locator("p.status").inner_text() == "Delivered"
