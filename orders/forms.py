@@ -159,3 +159,16 @@ class LookupForm(forms.Form):
         and "k2412…" were two numbers to the attempt limit and one to the look-up."""
         value = "".join(self.cleaned_data["number"].split())
         return value.lower() if "@" in value else value.upper()
+
+
+class MyOrdersFilterForm(forms.Form):
+    """The tab and search of "my orders" (GET). An unknown tab falls back to all orders."""
+
+    tab = forms.CharField(required=False, max_length=16)
+    q = forms.CharField(required=False, max_length=64, strip=True, label=_("Order number or product"))
+
+    def values(self, tabs: tuple[str, ...]) -> tuple[str, str]:
+        if not self.is_valid():
+            return tabs[0], ""
+        tab = self.cleaned_data["tab"]
+        return (tab if tab in tabs else tabs[0]), self.cleaned_data["q"]

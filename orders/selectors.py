@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.roles import merchant_ids
 from catalog import codes
-from orders.models import Order, OrderItem, OrderItemCode
+from orders.models import AfterSalesRequest, Order, OrderItem, OrderItemCode
 
 
 @dataclass
@@ -37,3 +37,49 @@ def items_visible_to(user) -> QuerySet[OrderItem]:
     ids = merchant_ids(user)
     queryset = OrderItem.objects.all()
     return queryset if ids is None else queryset.filter(merchant_id__in=ids)
+
+
+# -- the buyer's "my orders" -----------------------------------------------------------------------------
+
+MY_ORDER_TABS = ("all", "unpaid", "delivered", "after_sales", "refunded")
+
+
+def _open_after_sales():
+    return Exists(AfterSalesRequest.objects.filter(order=OuterRef("pk"), status=AfterSalesRequest.Status.OPEN))
+
+
+def _tab_filters(now) -> dict[str, Q | Exists | None]:
+    """Each tab as a condition on orders. "Unpaid" uses the effective status (an unpaid order past
+    its deadline is expired even before the sweeper runs); "refunded" includes refunds under way
+    and partial refunds of delivered orders; "after-sales" is an order with an open request."""
+    return {
+        "all": None,
+        "unpaid": Q(status=Order.Status.PENDING_PAYMENT, reserved_until__gt=now),
+        "delivered": Q(status=Order.Status.DELIVERED),
+        "after_sales": _open_after_sales(),
+        "refunded": Q(status__in=[Order.Status.REFUNDING, Order.Status.REFUNDED]) | Q(refunded_fen__gt=0),
+    }
+
+
+def buyer_orders(*, buyer, tab: str, query: str, now) -> tuple[QuerySet[Order], dict[str, int]]:
+    """``buyer``'s orders in ``tab`` matching ``query`` (part of the order number or of a product
+    title), newest first, with the latest after-sales status annotated, and the count of every tab
+    for the same search in one query (conditional aggregation). Only ``buyer``'s own orders."""
+    orders = Order.objects.filter(buyer=buyer)
+    if query:
+        titled = OrderItem.objects.filter(order=OuterRef("pk"), product_title__icontains=query)
+        orders = orders.filter(Q(number__icontains=query) | Exists(titled))
+    filters = _tab_filters(now)
+    counts = orders.aggregate(
+        **{
+            name: Count("pk") if condition is None else Count("pk", filter=condition)
+            for name, condition in filters.items()
+        }
+    )
+    if filters[tab] is not None:
+        orders = orders.filter(filters[tab])
+    latest = AfterSalesRequest.objects.filter(order=OuterRef("pk")).order_by("-created_at", "-pk").values("status")[:1]
+    orders = (
+        orders.annotate(after_sales_status=Subquery(latest)).prefetch_related("items").order_by("-created_at", "-pk")
+    )
+    return orders, counts
