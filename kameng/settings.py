@@ -253,6 +253,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 # Production: nobody uses an account (or claims guest orders) through an address they haven't shown
 # they own. The embedded run keeps it optional so a demo sign-up works without opening the outbox.
 ACCOUNT_EMAIL_VERIFICATION = cfg.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if PRODUCTION else "optional")
+# The link opened in the browser that signed up finishes the sign-up signed in (allauth resumes only the
+# login pending in that session; the same link opened elsewhere just verifies).
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = None  # None: "[<shop name>] ", set by accounts/adapter.py (not the host)
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = None

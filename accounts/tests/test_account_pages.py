@@ -154,6 +154,24 @@ def test_mandatory_verification_sign_up_sends_one_verification_mail_and_confirmi
     assert client.get("/me/").status_code == 302  # not signed in before confirming
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", verification[0].body).group(0)
     path = link.split("://", 1)[1].split("/", 1)[1]
-    client.post("/" + path)
+    response = client.post("/" + path)
     assert EmailAddress.objects.get(email="fresh@example.org").verified
+    assert response.status_code == 302 and client.get("/me/").status_code == 200  # signed in by the link
     assert len([m for m in mail.outbox if m.subject == "欢迎加入卡盟"]) == 1
+
+
+@override_settings(ACCOUNT_EMAIL_VERIFICATION="mandatory")
+def test_the_verification_link_opened_in_another_browser_verifies_without_signing_in(
+    client, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    client.post(
+        "/accounts/signup/", {"email": "fresh@example.org", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    body = next(m.body for m in mail.outbox if "/accounts/confirm-email/" in m.body)
+    path = re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+/)", body).group(1)
+    other = Client()
+    other.post(path)
+    assert EmailAddress.objects.get(email="fresh@example.org").verified
+    assert other.get("/me/").status_code == 302
