@@ -175,3 +175,13 @@ def test_the_verification_link_opened_in_another_browser_verifies_without_signin
     other.post(path)
     assert EmailAddress.objects.get(email="fresh@example.org").verified
     assert other.get("/me/").status_code == 302
+
+
+def test_password_reset_mail_says_the_shop_name_not_the_host(client, user):
+    client.cookies["django_language"] = "zh-hans"
+    client.post("/accounts/password/reset/", {"email": user.email})
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.subject.startswith("[卡盟] ")
+    assert "您好，这里是卡盟！" in message.body
+    assert "testserver" not in re.sub(r"https?://testserver/accounts/password/reset/key/\S+", "", message.body)
