@@ -8,8 +8,6 @@ from decimal import InvalidOperation
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,6 +20,7 @@ from kameng.money import yuan_str_to_fen
 from orders import aftersales
 from orders.admin.common import (
     OrderScopedAdmin,
+    changeable_object,
     confirm_with_note,
     yuan,
 )
@@ -161,11 +160,7 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def decide_view(self, request, object_id):
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404
+        obj = changeable_object(self, request, object_id)
         change_url = reverse("admin:orders_aftersalesrequest_change", args=[obj.pk])
         if obj.status != AfterSalesRequest.Status.OPEN:
             self.message_user(request, gettext("This request was already decided."), messages.WARNING)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
@@ -105,6 +107,17 @@ def confirm_with_note(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/orders/confirm_action.html", context)
+
+
+def changeable_object(modeladmin, request, object_id):
+    """The object behind one of an admin's own form views, if the user may change it (403) and
+    sees it in their scoped list (404)."""
+    if not modeladmin.has_change_permission(request):
+        raise PermissionDenied
+    obj = modeladmin.get_object(request, unquote(object_id))
+    if obj is None:
+        raise Http404
+    return obj
 
 
 def download(file, filename: str) -> FileResponse:

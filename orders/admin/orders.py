@@ -6,9 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch
-from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,6 +27,7 @@ from orders.admin.common import (
     NoteForm,
     OrderScopedAdmin,
     awaiting_manual,
+    changeable_object,
     confirm_with_note,
     download,
     has_item_of,
@@ -320,11 +319,7 @@ class OrderAdmin(OrderScopedAdmin):
 
     def manual_delivery_view(self, request, object_id):
         """The merchant enters the result of each manual item and completes the order."""
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            raise Http404
+        order = changeable_object(self, request, object_id)
         change_url = reverse("admin:orders_order_change", args=[order.pk])
         if order.status != Order.Status.PROCESSING:
             self.message_user(request, gettext("This order is not waiting for manual delivery."), messages.WARNING)
