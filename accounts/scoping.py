@@ -76,6 +76,20 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         return _narrow(field, db_field, request)
 
 
+class ReadOnlyAdminMixin:
+    """For model admins and inlines that only show rows (ledgers, logs, alerts): no add, change or
+    delete for anyone; who may view is the admin's own rule."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class MerchantScopedInline:
     """Mixin for inlines: narrows their foreign-key choices the same way."""
 

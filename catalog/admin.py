@@ -31,7 +31,7 @@ from django.views.decorators.debug import sensitive_variables
 from django_ratelimit.core import is_ratelimited
 
 from accounts.roles import is_operator, merchant_ids
-from accounts.scoping import MerchantScopedAdmin, MerchantScopedInline, scope_queryset
+from accounts.scoping import MerchantScopedAdmin, MerchantScopedInline, ReadOnlyAdminMixin, scope_queryset
 from catalog import exports, services, stock
 from catalog.models import BuyerField, CardCode, Category, CodeAccess, Product, ProductImage, Sku, StockAlert
 from catalog.selectors import skus_with_stock
@@ -454,17 +454,6 @@ class CardCodeAdmin(MerchantScopedAdmin):
 
 
 # --- Low-stock alerts and code accesses (read-only) ---------------------------------------------
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class AlertStateFilter(SimpleListFilter):
     title = _("state")
     parameter_name = "state"

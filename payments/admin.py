@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import is_operator, merchant_ids
-from accounts.scoping import MerchantScopedAdmin
+from accounts.scoping import MerchantScopedAdmin, ReadOnlyAdminMixin
 from kameng.money import fen_to_yuan_str
 from payments import selectors
 from payments.models import LedgerEntry, Payment, Refund, Settlement
@@ -34,7 +34,7 @@ def _yuan(fen: int) -> str:
     return f"¥{fen_to_yuan_str(int(fen))}"
 
 
-class OperatorReadOnlyAdmin(admin.ModelAdmin):
+class OperatorReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     def has_module_permission(self, request):
@@ -43,21 +43,12 @@ class OperatorReadOnlyAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None):
         return is_operator(request.user)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description=_("order"), ordering="order__number")
     def order_link(self, obj):
         return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]), obj.order)
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
     extra = 0
     fields = ["out_refund_no", "amount", "reason", "status", "requested_by", "created_at", "finished_at"]
@@ -65,15 +56,6 @@ class RefundInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return is_operator(request.user)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("amount"))
     def amount(self, obj):
@@ -125,7 +107,7 @@ class RefundAdmin(OperatorReadOnlyAdmin):
 # -- settlement and the ledger: read-only; merchant staff see their own rows -------------------------
 
 
-class SettlementReadOnlyAdmin(MerchantScopedAdmin):
+class SettlementReadOnlyAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     """Operators see everything; merchant staff see their own rows (MerchantScopedAdmin)."""
 
     merchant_path = "merchant"
@@ -141,15 +123,6 @@ class SettlementReadOnlyAdmin(MerchantScopedAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self._allowed(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Settlement)

@@ -15,7 +15,7 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import merchant_ids
-from accounts.scoping import MerchantScopedAdmin
+from accounts.scoping import MerchantScopedAdmin, ReadOnlyAdminMixin
 from catalog.models import Product
 from kameng.money import fen_to_yuan_str
 from orders.models import OrderItem
@@ -53,18 +53,11 @@ class OrderScopedAdmin(MerchantScopedAdmin):
 
 
 def readonly_inline_permissions(parent_perm: str):
-    class Permissions:
+    """A read-only inline that whoever may view the parent (``parent_perm``) sees."""
+
+    class Permissions(ReadOnlyAdminMixin):
         def has_view_permission(self, request, obj=None):
             return request.user.has_perm(parent_perm)
-
-        def has_add_permission(self, request, obj=None):
-            return False
-
-        def has_change_permission(self, request, obj=None):
-            return False
-
-        def has_delete_permission(self, request, obj=None):
-            return False
 
     return Permissions
 
