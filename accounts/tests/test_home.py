@@ -97,3 +97,13 @@ def test_only_the_signed_in_users_balance_is_shown(user, password):
     text = text_of(signed_in(user).get("/me/").content.decode())
     assert "¥999.00" not in text and "别人" not in text
     assert "¥0.00" in text
+
+
+def test_without_payments_installed_the_wallet_card_is_absent(user, settings):
+    """The real registration of payments stays in the registry; only the installed apps count."""
+    settings.INSTALLED_APPS = [
+        app for app in settings.INSTALLED_APPS if app not in ("payments", "payments.apps.PaymentsConfig")
+    ]
+    assert [card.name for card in usercenter.cards()] == ["orders"]
+    page = signed_in(user).get("/me/").content.decode()
+    assert 'data-card="orders"' in page and 'data-card="wallet"' not in page
