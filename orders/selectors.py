@@ -61,6 +61,21 @@ def _tab_filters(now) -> dict[str, Q | Exists | None]:
     }
 
 
+def _tab_counts(orders: QuerySet[Order], filters) -> dict[str, int]:
+    return orders.aggregate(
+        **{
+            name: Count("pk") if condition is None else Count("pk", filter=condition)
+            for name, condition in filters.items()
+        }
+    )
+
+
+def buyer_order_counts(*, buyer, now) -> dict[str, int]:
+    """How many of ``buyer``'s orders each "my orders" tab holds, in one query (the user-center
+    home's orders card)."""
+    return _tab_counts(Order.objects.filter(buyer=buyer), _tab_filters(now))
+
+
 def buyer_orders(*, buyer, tab: str, query: str, now) -> tuple[QuerySet[Order], dict[str, int]]:
     """``buyer``'s orders in ``tab`` matching ``query`` (part of the order number or of a product
     title), newest first, with the latest after-sales status annotated, and the count of every tab
@@ -70,12 +85,7 @@ def buyer_orders(*, buyer, tab: str, query: str, now) -> tuple[QuerySet[Order], 
         titled = OrderItem.objects.filter(order=OuterRef("pk"), product_title__icontains=query)
         orders = orders.filter(Q(number__icontains=query) | Exists(titled))
     filters = _tab_filters(now)
-    counts = orders.aggregate(
-        **{
-            name: Count("pk") if condition is None else Count("pk", filter=condition)
-            for name, condition in filters.items()
-        }
-    )
+    counts = _tab_counts(orders, filters)
     if filters[tab] is not None:
         orders = orders.filter(filters[tab])
     latest = AfterSalesRequest.objects.filter(order=OuterRef("pk")).order_by("-created_at", "-pk").values("status")[:1]

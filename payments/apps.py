@@ -10,6 +10,8 @@ class PaymentsConfig(AppConfig):
         from payments import (
             checks,  # noqa: F401 - registers the providers' configuration checks
             port,
+            usercenter,
         )
 
+        usercenter.register()  # the wallet card of the user-center home (accounts/usercenter.py)
         port.register()  # what orders asks of payments (orders/payment_port.py), without importing it

@@ -36,6 +36,6 @@ def test_sign_up_verify_by_link_and_arrive_signed_in(page, live_server):
     page.wait_for_url(lambda url: "/accounts/confirm-email/" not in url)
     assert page.get_by_role("link", name="phone.buyer").is_visible()  # signed in: the header shows the name
     page.goto("/me/")
-    assert page.get_by_role("heading", name="My account").is_visible()
+    assert page.get_by_role("heading", name="Hello, phone.buyer").is_visible()  # the user-center home greets
     assert User.objects.get(email="phone.buyer@example.org").emailaddress_set.get().verified
     assert len([m for m in mail.outbox if m.subject == "Welcome to Kameng"]) == 1

@@ -258,3 +258,52 @@ def test_queries_stay_constant_as_orders_grow(user, password, sku, params):
     assert _queries(browser, params) == few
     # session, user, the tab counts, the page of orders, its items, the wallet balance (unpaid rows)
     assert few <= 6
+
+
+# --- the orders card of the user-center home (/me/, accounts/usercenter.py) -------------------------------------
+HOME = reverse("accounts:overview")
+
+
+def home_counts(page: str) -> dict[str, tuple[int, str]]:
+    card = re.search(r'<section class="me-card" data-card="orders">(.*?)</section>', page, re.S).group(1)
+    links = re.findall(r'<a href="([^"]+)" data-tab="(\w+)"><strong>(\d+)</strong>', card)
+    return {tab: (int(count), href) for href, tab, count in links}
+
+
+def test_home_counts_orders_by_effective_status_and_links_each_tab(user, password, shelf):
+    page = signed_in(user, password).get(HOME).content.decode()
+    assert home_counts(page) == {
+        "unpaid": (1, f"{MINE}?tab=unpaid"),  # the order past its deadline is not counted
+        "delivered": (2, f"{MINE}?tab=delivered"),
+        "after_sales": (1, f"{MINE}?tab=after_sales"),
+        "refunded": (1, f"{MINE}?tab=refunded"),
+    }
+    assert "5 orders" in text_of(page)
+    zh = text_of(signed_in(user, password, "zh-hans").get(HOME).content.decode())
+    for label in ("待付款", "已发货", "售后", "退款", "共 5 单"):
+        assert label in zh, label
+
+
+def test_home_never_counts_another_buyers_orders(user, password, shelf):
+    other = User.objects.create_user(email="other@example.com", password=password)
+    page = signed_in(other, password).get(HOME).content.decode()
+    assert {tab: count for tab, (count, _href) in home_counts(page).items()} == {
+        "unpaid": 0, "delivered": 0, "after_sales": 0, "refunded": 0,
+    }  # fmt: skip
+    assert "0 orders" in text_of(page)
+
+
+def test_home_queries_stay_constant_as_orders_grow(user, password, sku):
+    browser = signed_in(user, password)
+    delivered(sku, 1, buyer=user, email=user.email)
+    with CaptureQueriesContext(connection) as one:
+        assert browser.get(HOME).status_code == 200
+    first = Order.objects.filter(buyer=user).first()
+    for _ in range(29):
+        copy(first)
+    with CaptureQueriesContext(connection) as thirty:
+        page = browser.get(HOME).content.decode()
+    assert home_counts(page)["delivered"][0] == 30
+    assert len(thirty) == len(one)
+    counting = [q["sql"] for q in thirty.captured_queries if 'FROM "orders_order"' in q["sql"]]
+    assert len(counting) == 1  # every count in one query

@@ -1,0 +1,64 @@
+"""The cards of the user-center home (/me/). accounts sits below orders, payments and marketing
+(docs/ARCHITECTURE.md), so it cannot ask them for their numbers; instead each app registers a card
+here from its ``AppConfig.ready()`` — a template and a function that returns its context — and
+the home renders whatever is registered, in slot order. An app that is not installed registers
+nothing, so its card is simply absent.
+
+Slots (lower first), so later cards find their place without touching the page:
+
+* ``WALLET`` (100): balance, top-up, history — payments.
+* ``POINTS`` (200): points balance and level with progress to the next — reserved, not built yet.
+* ``ORDERS`` (300): counts of orders by status — orders.
+* ``COUPONS`` (400): coupons and invitations — reserved for marketing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+
+WALLET = 100
+POINTS = 200
+ORDERS = 300
+COUPONS = 400
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    app: str  # the registering app's label: the card shows only while that app is installed
+    template: str
+    context: Callable[[Any], dict[str, Any]]  # request -> the card's template context
+    order: int
+
+
+_cards: dict[str, Card] = {}
+
+
+def register(*, name: str, app: str, template: str, context: Callable[[Any], dict[str, Any]], order: int) -> None:
+    """Register (or replace, so ready() may run twice) the card ``name`` of ``app``."""
+    _cards[name] = Card(name=name, app=app, template=template, context=context, order=order)
+
+
+def unregister(name: str) -> None:
+    _cards.pop(name, None)
+
+
+def cards() -> list[Card]:
+    """The registered cards of installed apps in slot order (then by name, so equal slots are stable)."""
+    installed = [card for card in _cards.values() if apps.is_installed(card.app)]
+    return sorted(installed, key=lambda card: (card.order, card.name))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    card: Card
+    context: dict[str, Any]
+
+
+def render_cards(request) -> list[Rendered]:
+    """Each card with its context for ``request`` (the page includes ``card.template``)."""
+    return [Rendered(card=card, context=card.context(request)) for card in cards()]

@@ -1,0 +1,40 @@
+"""The orders card of the user-center home (accounts/usercenter.py): how many orders wait in
+each "my orders" tab, each count a link to its tab."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from accounts import usercenter
+from orders import selectors
+
+# The tabs the card shows (not "all": the card's title links there), with their labels.
+TABS = (
+    ("unpaid", _("Unpaid")),
+    ("delivered", pgettext_lazy("order tab", "Delivered")),
+    ("after_sales", _("After-sales")),
+    ("refunded", _("Refunds")),
+)
+
+
+def card_context(request) -> dict:
+    counts = selectors.buyer_order_counts(buyer=request.user, now=timezone.now())
+    mine = reverse("orders:mine")
+    return {
+        "orders_url": mine,
+        "total": counts["all"],
+        "tabs": [(name, label, counts[name], f"{mine}?tab={name}") for name, label in TABS],
+    }
+
+
+def register() -> None:
+    usercenter.register(
+        name="orders",
+        app="orders",
+        template="orders/usercenter_card.html",
+        context=card_context,
+        order=usercenter.ORDERS,
+    )
