@@ -17,7 +17,6 @@ written as text where text is meant: a value starting with ``=`` is never turned
 from __future__ import annotations
 
 import datetime
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,17 +78,6 @@ class _Sheet:
         self.sheet.append(xlsx.row(self.sheet, values))
 
 
-def _save(workbook: Workbook) -> IO[bytes]:
-    target = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 (handed to the response, which closes it)
-    try:
-        workbook.save(target)
-        target.seek(0)
-    except BaseException:
-        target.close()
-        raise
-    return target
-
-
 def _stamp() -> str:
     return timezone.localtime().strftime("%Y%m%d-%H%M")
 
@@ -141,7 +129,7 @@ def stock_export(
         ]
         sheet.append(row)
         rows += 1
-    target = _save(workbook)
+    target = xlsx.saved(workbook)
     if full:
         with transaction.atomic():
             CodeAccess.objects.bulk_create(
@@ -193,4 +181,4 @@ def sales_export(*, sku_ids: Iterable[int], user: User) -> ExportFile:
             ]
         )  # fmt: skip
         count += 1
-    return ExportFile(file=_save(workbook), filename=f"sales-{_stamp()}.xlsx", rows=count)
+    return ExportFile(file=xlsx.saved(workbook), filename=f"sales-{_stamp()}.xlsx", rows=count)

@@ -8,6 +8,10 @@ replaced, and leaves numbers and dates as they are. Use it with write-only workb
 
 from __future__ import annotations
 
+import tempfile
+from typing import IO
+
+from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -21,3 +25,16 @@ def text_cell(sheet, value: str) -> WriteOnlyCell:
 
 def row(sheet, values) -> list:
     return [text_cell(sheet, value) if isinstance(value, str) else value for value in values]
+
+
+def saved(workbook: Workbook) -> IO[bytes]:
+    """The workbook written to an anonymous temporary file, rewound (the caller hands it to a
+    response, which closes it)."""
+    target = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 (closed by the response)
+    try:
+        workbook.save(target)
+        target.seek(0)
+    except BaseException:
+        target.close()
+        raise
+    return target

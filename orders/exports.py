@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-import tempfile
+from typing import IO
 
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -19,7 +19,7 @@ def _local(value: datetime.datetime | None):
     return timezone.localtime(value).replace(tzinfo=None) if value else None
 
 
-def export_order_lines(*, orders, user) -> tempfile.SpooledTemporaryFile:
+def export_order_lines(*, orders, user) -> IO[bytes]:
     """The lines of ``orders`` the user may see, as .xlsx (write-only workbook, server-side cursor,
     anonymous temporary file). Card codes are never part of it — not even masked."""
     items = (
@@ -55,11 +55,4 @@ def export_order_lines(*, orders, user) -> tempfile.SpooledTemporaryFile:
                 ],
             )
         )  # fmt: skip
-    target = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 (handed to the response, which closes it)
-    try:
-        workbook.save(target)
-        target.seek(0)
-    except BaseException:
-        target.close()
-        raise
-    return target
+    return xlsx.saved(workbook)

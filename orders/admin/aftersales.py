@@ -95,15 +95,6 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
     readonly_fields = fields
     actions = ["replace_selected", "refund_selected", "reject_selected"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
-
     @admin.display(description=_("order"), ordering="order__number")
     def order_number(self, obj):
         return obj.order.number

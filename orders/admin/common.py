@@ -51,6 +51,17 @@ class OrderScopedAdmin(MerchantScopedAdmin):
             return queryset
         return queryset.filter(has_item_of(ids, self.order_ref))
 
+    # Read-only: no add, no delete, no edit form; "change" remains for the actions and the
+    # decision / manual-delivery forms, which go through the services.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
 
 def readonly_inline_permissions(parent_perm: str):
     """A read-only inline that whoever may view the parent (``parent_perm``) sees."""

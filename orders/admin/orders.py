@@ -227,16 +227,6 @@ class OrderAdmin(OrderScopedAdmin):
     ]  # fmt: skip
     actions = ["resend_delivery_email", "export_xlsx", "refund_in_full", "refund_in_full_to_wallet", "refund_amount"]
 
-    # Read-only: no add, no delete, no edit form. "change" remains for the actions and manual delivery.
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
-
     def has_refund_permission(self, request):
         return is_operator(request.user)
 
