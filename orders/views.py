@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, ngettext, pgettext
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -74,7 +75,14 @@ def cart_page(request):
 
 
 def _back(request):
-    return redirect(request.META.get("HTTP_REFERER") or "catalog:home")
+    """Back to the page the form was on, if it is one of ours: the Referer is the client's to set, and
+    following it blindly would make the cart an open redirect."""
+    referer = request.META.get("HTTP_REFERER", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(referer)
+    return redirect("catalog:home")
 
 
 @require_POST

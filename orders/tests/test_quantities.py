@@ -267,3 +267,19 @@ def test_the_stock_left_is_shown_where_it_bounds_the_line_or_the_merchant_shows_
     product.show_stock_count = True
     product.save(update_fields=["show_stock_count"])
     assert "at most 10 per order · 30 left</small>" in client.get(reverse("orders:cart")).content.decode()
+
+
+@pytest.mark.parametrize("referer", ["https://evil.example/phish", "//evil.example/x", "javascript:alert(1)"])
+def test_a_refused_add_never_sends_the_buyer_to_another_site(client, stocked_sku, referer):
+    """The Referer is the client's to set: the cart goes back to it only when it is this shop's page."""
+    response = client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": "abc"}, HTTP_REFERER=referer)
+    assert response.status_code == 302
+    assert response.url == reverse("catalog:home")
+
+
+def test_a_refused_add_goes_back_to_a_full_url_of_this_shop(client, stocked_sku):
+    product_url = "http://testserver" + stocked_sku.product.get_absolute_url()
+    response = client.post(
+        reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": "abc"}, HTTP_REFERER=product_url
+    )
+    assert response.url == product_url
