@@ -21,8 +21,10 @@ run: venv
 	$(SERVE) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # --- whole test suite on a throwaway PostgreSQL + Redis (started by the tests themselves) --------
+# One pytest-xdist worker per CPU (TEST_WORKERS=0 runs in one process, e.g. to use a debugger).
+TEST_WORKERS ?= auto
 test: dev-venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 venv: $(VENV)/.installed
 dev-venv: $(VENV)/.installed-dev

@@ -7,6 +7,11 @@ Nothing needs to be running beforehand, and nothing is left behind.
 
 To use servers you already run instead, set ``TEST_DATABASE_URL`` (the test database is created
 next to the named one) and/or ``TEST_REDIS_URL``.
+
+With pytest-xdist (``-n 2``) the controlling process starts the servers once and its workers
+inherit the environment: each worker keeps pytest-django's own test database (``test_…_gw0``)
+and gets a Redis database number of its own (``/1``, ``/2``…), so one worker's cache clear,
+rate limits or Celery queue never reach another's.
 """
 
 from __future__ import annotations
@@ -58,9 +63,19 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ["KAMENG_IGNORE_ENV_FILE"] = "1"
     os.environ["DEBUG"] = "true"
     os.environ.setdefault("CARD_CODE_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-    os.environ.update(start_services())
-    atexit.register(_stop_all)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        os.environ.update(start_services())
+        atexit.register(_stop_all)
+    else:
+        os.environ["REDIS_URL"] = redis_for_worker(os.environ["REDIS_URL"], worker)
     return (yield)
+
+
+def redis_for_worker(url: str, worker: str) -> str:
+    """The controller's Redis URL with database ``1 + n`` for xdist worker ``gw<n>``."""
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{1 + int(worker.removeprefix('gw'))}"
 
 
 def pytest_unconfigure(config):
