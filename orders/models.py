@@ -120,6 +120,9 @@ class OrderItem(models.Model):
     unit_price_fen = models.BigIntegerField(_("unit price (fen)"))
     quantity = models.PositiveIntegerField(_("quantity"))
     discount_fen = models.BigIntegerField(_("discount (fen)"), default=0)
+    # The part of the discount the platform pays (orders/pricing.py funded_by="platform"): the
+    # merchant is credited as if the buyer had paid it (payments/settlement.py).
+    platform_funded_fen = models.BigIntegerField(_("platform-funded discount (fen)"), default=0)
     total_fen = models.BigIntegerField(_("amount (fen)"))
     buyer_inputs = models.JSONField(_("buyer inputs"), default=dict, blank=True)
     # Manual delivery: what the merchant reports back (e.g. "top-up done, 5000 points").
@@ -134,6 +137,10 @@ class OrderItem(models.Model):
             models.CheckConstraint(
                 condition=Q(total_fen=models.F("unit_price_fen") * models.F("quantity") - models.F("discount_fen")),
                 name="order_item_total_adds_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(platform_funded_fen__gte=0) & Q(platform_funded_fen__lte=models.F("discount_fen")),
+                name="order_item_platform_funded_within_discount",
             ),
         ]
 

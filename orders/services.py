@@ -348,6 +348,7 @@ def place_order(
                     unit_price_fen=quoted.unit_price_fen,
                     quantity=line.quantity,
                     discount_fen=quoted.discount_fen,
+                    platform_funded_fen=quoted.platform_funded_fen,
                     total_fen=quoted.total_fen,
                     buyer_inputs=line.buyer_inputs,
                 )

@@ -193,7 +193,7 @@ class SettlementAdmin(SettlementReadOnlyAdmin):
 
     @admin.display(description=_("platform fee"))
     def fee(self, obj):
-        return _yuan(obj.fee_fen - obj.reversed_fee_fen)
+        return _yuan(obj.platform_net_fen - obj.reversed_fee_fen)
 
     @admin.display(description=_("merchant amount"))
     def merchant_amount(self, obj):

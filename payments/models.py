@@ -211,6 +211,10 @@ class Settlement(models.Model):
     gross_fen = models.BigIntegerField(_("gross (fen)"))
     fee_fen = models.BigIntegerField(_("platform fee (fen)"))
     merchant_fen = models.BigIntegerField(_("merchant amount (fen)"))
+    # Discounts on the merchant's lines the platform pays out of its fee (orders/pricing.py): in
+    # ``gross_fen`` but not paid by the buyer. The platform keeps ``fee_fen - platform_funded_fen``.
+    platform_funded_fen = models.BigIntegerField(_("platform-funded discount (fen)"), default=0)
+    # Of the platform's share (fee − platform-funded), what refunds took back.
     reversed_fee_fen = models.BigIntegerField(_("fee reversed (fen)"), default=0)
     reversed_merchant_fen = models.BigIntegerField(_("merchant amount reversed (fen)"), default=0)
     split_fen = models.BigIntegerField(_("paid out (fen)"), default=0)
@@ -239,8 +243,12 @@ class Settlement(models.Model):
                 name="settlement_parts_add_up",
             ),
             models.CheckConstraint(
+                condition=Q(platform_funded_fen__gte=0) & Q(platform_funded_fen__lte=F("fee_fen")),
+                name="settlement_platform_funds_within_its_fee",
+            ),
+            models.CheckConstraint(
                 condition=Q(reversed_fee_fen__gte=0)
-                & Q(reversed_fee_fen__lte=F("fee_fen"))
+                & Q(reversed_fee_fen__lte=F("fee_fen") - F("platform_funded_fen"))
                 & Q(reversed_merchant_fen__gte=0)
                 & Q(reversed_merchant_fen__lte=F("merchant_fen")),
                 name="settlement_reversal_within_amounts",
@@ -253,3 +261,13 @@ class Settlement(models.Model):
     @property
     def remaining_merchant_fen(self) -> int:
         return self.merchant_fen - self.reversed_merchant_fen
+
+    @property
+    def paid_fen(self) -> int:
+        """What buyers paid for this merchant's lines (gross less the platform-funded discounts)."""
+        return self.gross_fen - self.platform_funded_fen
+
+    @property
+    def platform_net_fen(self) -> int:
+        """What the platform keeps of the money paid: its fee less the discounts it funded."""
+        return self.fee_fen - self.platform_funded_fen

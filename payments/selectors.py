@@ -143,7 +143,7 @@ def violations() -> Iterator[Violation]:
                 "merchant_amount_mismatch",
                 f"{number}: ledger {held} fen, settlement {settlement.remaining_merchant_fen}",
             )
-        fee_by_order[settlement.order_id] += settlement.fee_fen - settlement.reversed_fee_fen
+        fee_by_order[settlement.order_id] += settlement.platform_net_fen - settlement.reversed_fee_fen
     for order_id, fee in sorted(fee_by_order.items()):
         if balances.get((order_id, ledger.PLATFORM_FEE), 0) != fee:
             yield Violation(

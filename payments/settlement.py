@@ -7,9 +7,9 @@
   lowers the merchant's gross (the platform's fee shrinks with it); a platform-funded one does not
   lower the gross — the merchant is credited as if the buyer had paid it, and the platform's share
   of the order is ``fee − platform-funded discount`` (it pays the coupon out of its commission).
-  Today no discount carries ``funded_by="platform"`` on an order item, so orders are split with
-  ``platform_funded_fen=0``; the marketing issue records the per-line platform-funded share and
-  passes it here (the seam).
+  Each order item records its platform-funded share (``OrderItem.platform_funded_fen``, from the
+  quote); the pricing engine keeps it within the platform's commission on the line, so the
+  platform's share is never negative and a merchant is never owed more than its goods were paid.
 * :func:`create_due_settlements` (beat): orders delivered with no settlement yet get one per
   merchant, posted to the ledger as a split; due after ``SETTLEMENT_HOLD_DAYS`` (frozen until then).
 * :func:`execute_due_settlements` (beat): each due settlement is claimed under its row lock, paid
@@ -101,26 +101,28 @@ def compute_split(lines: list[SplitLine]) -> list[Split]:
 def reversal_targets(
     settlements: list[tuple[int, int, int]], *, total_fen: int, refunded_fen: int
 ) -> list[tuple[int, int]]:
-    """Cumulative (fee, merchant) to have reversed per settlement once ``refunded_fen`` of an
-    order of ``total_fen`` went back. ``settlements`` are (gross, fee, merchant) in a fixed order.
+    """Cumulative (platform, merchant) to have reversed per settlement once ``refunded_fen`` of an
+    order of ``total_fen`` went back. ``settlements`` are (paid, platform, merchant) in a fixed
+    order: what buyers paid for the merchant's lines, and how that money is shared (the platform's
+    part is its fee less the discounts it funded, so paid = platform + merchant).
 
-    Each settlement's share is round_half_up(refunded × gross / total); the last takes the
-    remainder, so the shares sum to ``refunded_fen`` exactly; within a share the fee part is
-    round_half_up(share × fee / gross) and the merchant part the rest. At a full refund every
+    Each settlement's share is round_half_up(refunded × paid / total); the last takes the
+    remainder, so the shares sum to ``refunded_fen`` exactly; within a share the platform part is
+    round_half_up(share × platform / paid) and the merchant part the rest. At a full refund every
     settlement is reversed exactly.
     """
     if not 0 <= refunded_fen <= total_fen:
         raise ValueError(f"refunded {refunded_fen} of {total_fen}")
     targets = []
     left = refunded_fen
-    for index, (gross, fee, _merchant) in enumerate(settlements):
+    for index, (paid, fee, _merchant) in enumerate(settlements):
         if index == len(settlements) - 1:
             share = left
         else:
-            share = min(left, round_half_up(Decimal(refunded_fen) * gross / total_fen) if total_fen else 0)
-        share = min(share, gross)
+            share = min(left, round_half_up(Decimal(refunded_fen) * paid / total_fen) if total_fen else 0)
+        share = min(share, paid)
         left -= share
-        fee_part = round_half_up(Decimal(share) * fee / gross) if gross else 0
+        fee_part = round_half_up(Decimal(share) * fee / paid) if paid else 0
         targets.append((fee_part, share - fee_part))
     return targets
 
@@ -168,7 +170,10 @@ def ensure_settlements(order: Order) -> list[Settlement]:
         post_payment(paid)
     items = OrderItem.objects.filter(order=order).select_related("merchant")
     splits = compute_split(
-        [SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen) for item in items]
+        [
+            SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen, item.platform_funded_fen)
+            for item in items
+        ]
     )
     if sum(split.paid_fen for split in splits) != payment.amount_fen:
         # Never expected (order_total_adds_up); not raised, so a refund being recorded is not blocked.
@@ -181,6 +186,7 @@ def ensure_settlements(order: Order) -> list[Settlement]:
         settlement = Settlement.objects.create(
             order=order, merchant_id=split.merchant_id, payment=payment, gross_fen=split.gross_fen,
             fee_fen=split.fee_fen, merchant_fen=split.merchant_fen, due_at=due_at, provider=payment.provider,
+            platform_funded_fen=split.gross_fen - split.paid_fen,
             out_request_no=_request_no(order, split.merchant_id),
             status=Settlement.Status.FROZEN if due_at > now else Settlement.Status.PENDING,
         )  # fmt: skip
@@ -332,10 +338,10 @@ class _Reversal:
 def _plan_reversal(*, refund: Refund, order: Order, settlements: list[Settlement]) -> list[_Reversal]:
     """The proportional rule (:func:`reversal_targets`) applied to ``settlements`` (merchant order)
     for ``refund``: used by the ledger posting and, before the refund, by the gateway returns."""
-    total = sum(s.gross_fen for s in settlements)
+    total = sum(s.paid_fen for s in settlements)
     before = sum(s.reversed_fee_fen + s.reversed_merchant_fen for s in settlements)
     targets = reversal_targets(
-        [(s.gross_fen, s.fee_fen, s.merchant_fen) for s in settlements], total_fen=total,
+        [(s.paid_fen, s.platform_net_fen, s.merchant_fen) for s in settlements], total_fen=total,
         refunded_fen=min(total, before + refund.amount_fen),
     )  # fmt: skip
     plan = []
