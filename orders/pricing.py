@@ -1,30 +1,57 @@
 """The one place prices are computed: a quote with a breakdown, built on the server.
 
 A quote starts from each SKU's list price; then every rule in :data:`RULES` may add adjustments
-(discounts) to lines or to the whole order. Rules stack in order; each sees the quote as the
-rules before it left it, so "first-order discount" can apply after "member price". The marketing
-app registers its rules with :func:`register_rule` (coupons, first order, time-limited specials,
-member-level prices); an adjustment says who funds it (platform or merchant) so settlement can
+(discounts) to lines or to the whole order. Rules run in their ``order``; each sees the quote as the
+rules before it left it. Apps register their rules with :func:`register_rule` from their
+``AppConfig.ready()``; an adjustment says who funds it (platform or merchant) so settlement can
 charge it to the right party.
+
+The stacking policy (one table; docs/ARCHITECTURE.md repeats it for the apps that register):
+
+=====  ====================  ===============  =========================================================
+order  rule                  group            stacks with
+=====  ====================  ===============  =========================================================
+100    ``member_level``      ``UNIT_PRICE``   per line the best unit-price offer wins: level price,
+110    ``annual_membership``                  member price, flash special, quantity tier exclude each
+120    flash special                          other (best for the buyer)
+130    quantity tier
+300    满减 (spend tiers)     —                everything (applies to what the unit prices left)
+400    first order           ``ORDER_OFFER``  per order the better of first-order discount and coupon
+410    coupon
+900    ``points``            —                everything: last, so its cap applies to what is left
+=====  ====================  ===============  =========================================================
+
+A group's offers are each priced on a copy of the quote at the place of the group's first rule
+and only the best is applied; the others are listed in the breakdown's ``passed_over`` (so the
+checkout can say "your coupon was not combined: the first-order discount saves more").
+
+Two floors, applied as each adjustment is added (:meth:`Quote.add`), whatever the rule:
+
+* **cost** — no line is sold below its SKU's cost (``Sku.cost_fen`` × quantity, when set);
+* **the platform's commission** — a platform-funded discount stays within the platform's
+  commission on the line (:meth:`Quote.platform_room`), see below.
+
+What did not fit is the adjustment's ``capped_fen`` with the reason in ``capped_by``
+(``cost_floor``, ``platform_commission``); an offer capped to nothing is listed in ``not_given``.
 
 Who pays a discount: a merchant-funded one lowers what the merchant is credited with (and the
 platform's commission with it); a platform-funded one does not — the merchant is credited as if
 the buyer had paid it, out of the platform's commission (``QuoteLine.platform_funded_fen``, stored
 on each order item, read by payments/settlement.py). The platform funds at most its commission on a
-line (:meth:`Quote.platform_room`): the gateways split only the trade's own money, so a merchant can
-never be owed more than the buyer paid for its goods. Beyond that a platform-funded discount is
-capped, and the adjustment says by how much (``capped_fen``).
+line: the gateways split only the trade's own money, so a merchant can never be owed more than the
+buyer paid for its goods.
 
 Amounts are integer fen. A quote never goes below zero, and the breakdown is stored on the order
-(``Order.pricing``) so a later price change never changes what was paid.
+(``Order.pricing``) so a later price change never changes what was paid; refunds reverse each part
+in proportion (settlement reverses the platform's and the merchant's shares by what was paid).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from catalog.models import Sku
 
@@ -36,7 +63,13 @@ class Adjustment:
     amount_fen: int  # positive = discount
     funded_by: Literal["platform", "merchant"] = "merchant"
     sku_id: int | None = None  # None: applies to the order, spread over its lines for settlement
-    capped_fen: int = 0  # asked for but not given: beyond the platform's room (Quote.platform_room)
+    capped_fen: int = 0  # asked for but not given (the floor at cost, the platform's room)
+    capped_by: str = ""  # why: "cost_floor", "platform_commission" (comma-separated when both)
+
+    def cap(self, amount_fen: int, reason: str) -> None:
+        self.capped_fen += amount_fen
+        if reason not in self.capped_by.split(","):
+            self.capped_by = ",".join(filter(None, [self.capped_by, reason]))
 
 
 @dataclass
@@ -63,6 +96,10 @@ class Quote:
     lines: list[QuoteLine]
     adjustments: list[Adjustment] = field(default_factory=list)
     context: dict = field(default_factory=dict)  # buyer, coupon code… for rules
+    # Offers the stacking policy left out (a better one of their group applied), and adjustments
+    # capped to nothing: the breakdown lists both so the buyer and operators see why.
+    passed_over: list[dict] = field(default_factory=list)
+    not_given: list[Adjustment] = field(default_factory=list)
     _shares: list[dict[int, int]] = field(default_factory=list, repr=False)  # per adjustment: sku id → fen
     _rates: dict[int, Decimal] | None = field(default=None, repr=False)  # sku id → merchant commission rate
 
@@ -80,20 +117,26 @@ class Quote:
 
     def add(self, adjustment: Adjustment) -> None:
         """Apply a discount to its line (or spread an order-level one over the lines in proportion to
-        what they cost, the remainder largest first, to the fen), never beyond what a line costs and,
-        when the platform funds it, never beyond the platform's room on the line (:meth:`platform_room`):
-        what did not fit is ``capped_fen``."""
+        what they cost, the remainder largest first, to the fen) within each line's room: never below
+        the SKU's cost (:meth:`floor_room`) and, when the platform funds it, never beyond the
+        platform's commission (:meth:`platform_room`). What did not fit is ``capped_fen``."""
         targets = [line for line in self.lines if adjustment.sku_id in (None, line.sku.pk)]
-        requested = adjustment.amount_fen
+        remaining = min(adjustment.amount_fen, sum(line.total_fen for line in targets))
+        floor_capacity = [self.floor_room(line) for line in targets]
+        capacity = list(floor_capacity)
         if adjustment.funded_by == "platform":
-            capacity = [min(line.total_fen, self.platform_room(line)) for line in targets]
-        else:
-            capacity = [line.total_fen for line in targets]
-        remaining = min(requested, sum(line.total_fen for line in targets))
+            capacity = [min(room, self.platform_room(line)) for room, line in zip(capacity, targets, strict=True)]
         fits = min(remaining, sum(capacity))
-        if adjustment.funded_by == "platform" and fits < remaining:
-            adjustment.capped_fen += remaining - fits
+        if fits < remaining:
+            above_floor = min(remaining, sum(floor_capacity))
+            if above_floor < remaining:
+                adjustment.cap(remaining - above_floor, CAPPED_BY_COST_FLOOR)
+            if fits < above_floor:
+                adjustment.cap(above_floor - fits, CAPPED_BY_PLATFORM_COMMISSION)
         if fits <= 0:
+            if adjustment.capped_fen:
+                adjustment.amount_fen = 0
+                self.not_given.append(adjustment)
             return
         adjustment.amount_fen = fits
         base = sum(line.total_fen for line in targets)
@@ -113,6 +156,12 @@ class Quote:
                 line.platform_funded_fen += share
         self.adjustments.append(adjustment)
         self._shares.append({line.sku.pk: share for line, share in zip(targets, shares, strict=True) if share})
+
+    def floor_room(self, line: QuoteLine) -> int:
+        """How much more discount ``line`` can take before the buyer pays less than the SKU's cost
+        (``Sku.cost_fen`` × quantity; no cost set: down to zero)."""
+        cost = line.sku.cost_fen or 0
+        return max(0, line.total_fen - cost * line.quantity)
 
     def platform_room(self, line: QuoteLine) -> int:
         """How much more discount the platform can fund on ``line``: its commission on what the
@@ -154,7 +203,7 @@ class Quote:
                 taken = min(share, excess)
                 shares[line.sku.pk] = share - taken
                 adjustment.amount_fen -= taken
-                adjustment.capped_fen += taken
+                adjustment.cap(taken, CAPPED_BY_PLATFORM_COMMISSION)
                 line.discount_fen -= taken
                 line.platform_funded_fen -= taken
                 excess -= taken
@@ -173,6 +222,8 @@ class Quote:
                 for line in self.lines
             ],
             "adjustments": [asdict(a) for a in self.adjustments],
+            "passed_over": self.passed_over,
+            "not_given": [asdict(a) for a in self.not_given],
             "subtotal_fen": self.subtotal_fen,
             "discount_fen": self.discount_fen,
             "total_fen": self.total_fen,
@@ -180,25 +231,111 @@ class Quote:
 
 
 Rule = Callable[[Quote], None]
-RULES: list[tuple[int, str, Rule]] = []
+
+CAPPED_BY_COST_FLOOR = "cost_floor"
+CAPPED_BY_PLATFORM_COMMISSION = "platform_commission"
+
+# Stacking groups: the rules of a group exclude each other and the buyer gets the best of them.
+UNIT_PRICE = "unit_price"  # per line: member level, annual membership, flash special, quantity tier
+ORDER_OFFER = "order_offer"  # per order: first-order discount, coupon
+GROUPS = {UNIT_PRICE: "line", ORDER_OFFER: "order"}
 
 
-def register_rule(name: str, *, order: int) -> Callable[[Rule], Rule]:
-    """Register a pricing rule; lower ``order`` runs first. Re-registering a name replaces it."""
+class RuleEntry(NamedTuple):
+    order: int
+    name: str
+    rule: Rule
+    group: str | None
+
+
+RULES: list[RuleEntry] = []
+
+
+def register_rule(name: str, *, order: int, group: str | None = None) -> Callable[[Rule], Rule]:
+    """Register a pricing rule; lower ``order`` runs first. Re-registering a name replaces it.
+
+    A rule with a ``group`` (:data:`UNIT_PRICE`, :data:`ORDER_OFFER`) is one offer among several
+    that exclude each other: at the place of the group's first rule, each of them is priced on its
+    own copy of the quote and only the best for the buyer is applied — per line for ``UNIT_PRICE``
+    (its adjustments must name their line), for the whole order for ``ORDER_OFFER``; ties go to the
+    earlier rule. Such a rule must only call :meth:`Quote.add` (it may run on a copy)."""
+    if group is not None and group not in GROUPS:
+        raise ValueError(f"unknown pricing group {group!r}")
 
     def decorator(rule: Rule) -> Rule:
-        RULES[:] = [entry for entry in RULES if entry[1] != name]
-        RULES.append((order, name, rule))
-        RULES.sort(key=lambda entry: entry[0])
+        RULES[:] = [entry for entry in RULES if entry.name != name]
+        RULES.append(RuleEntry(order, name, rule, group))
+        RULES.sort(key=lambda entry: entry.order)
         return rule
 
     return decorator
 
 
+def _copy(quote: Quote) -> Quote:
+    """A copy a rule can price on without touching ``quote`` (same SKUs, same context)."""
+    return Quote(
+        lines=[replace(line) for line in quote.lines],
+        adjustments=[replace(a) for a in quote.adjustments],
+        context=quote.context,
+        _shares=[dict(shares) for shares in quote._shares],
+        _rates=quote._rates,
+    )
+
+
+def _apply_group(quote: Quote, members: list[RuleEntry], scope: str) -> None:
+    """Price each offer of a group on a copy and apply the best (see :func:`register_rule`)."""
+    offers: list[tuple[RuleEntry, list[Adjustment]]] = []
+    before = len(quote.adjustments)
+    for entry in members:
+        trial = _copy(quote)
+        entry.rule(trial)
+        if quote._rates is None:
+            quote._rates = trial._rates  # keep the one query made for commission rates
+        offers.append((entry, trial.adjustments[before:]))
+    if scope == "line":
+        for line in quote.lines:
+
+            def on_line(adjustments: list[Adjustment], sku_id: int = line.sku.pk) -> list[Adjustment]:
+                for adjustment in adjustments:
+                    if adjustment.sku_id is None:
+                        raise ValueError(f"rule {adjustment.rule!r} of a per-line group made an order-level discount")
+                return [a for a in adjustments if a.sku_id == sku_id]
+
+            _apply_best(quote, [(entry, on_line(adjustments)) for entry, adjustments in offers], line.sku.pk)
+    else:
+        _apply_best(quote, offers, None)
+
+
+def _apply_best(quote: Quote, offers: list[tuple[RuleEntry, list[Adjustment]]], sku_id: int | None) -> None:
+    """Apply the offer that saves the buyer most (ties: the earlier rule), each of its adjustments
+    added again as asked (so capping repeats exactly); the others are listed as passed over."""
+    savings = [sum(a.amount_fen for a in adjustments) for _entry, adjustments in offers]
+    if not any(savings):
+        return
+    best = max(range(len(offers)), key=lambda index: (savings[index], -index))
+    winner, adjustments = offers[best]
+    for adjustment in adjustments:
+        quote.add(
+            replace(adjustment, amount_fen=adjustment.amount_fen + adjustment.capped_fen, capped_fen=0, capped_by="")
+        )
+    for (entry, _adjustments), saving in zip(offers, savings, strict=True):
+        if saving and entry is not winner:
+            quote.passed_over.append(
+                {"rule": entry.name, "amount_fen": saving, "sku_id": sku_id, "instead": winner.name}
+            )
+
+
 def quote(*, lines: list[tuple[Sku, int]], **context) -> Quote:
+    """Price ``lines`` for the buyer and offers in ``context``: every rule in order, each group's
+    best offer at the place of its first rule, then the platform's funding brought within its room."""
     result = Quote(lines=[QuoteLine(sku=sku, quantity=qty, unit_price_fen=sku.price_fen) for sku, qty in lines])
     result.context = context
-    for _order, _name, rule in RULES:
-        rule(result)
+    done: set[str] = set()
+    for entry in list(RULES):
+        if entry.group is None:
+            entry.rule(result)
+        elif entry.group not in done:
+            done.add(entry.group)
+            _apply_group(result, [member for member in RULES if member.group == entry.group], GROUPS[entry.group])
     result.trim_platform_funding()
     return result
