@@ -4,7 +4,8 @@ A quote starts from each SKU's list price; then every rule in :data:`RULES` may 
 (discounts) to lines or to the whole order. Rules stack in order; each sees the quote as the
 rules before it left it, so "first-order discount" can apply after "member price". The marketing
 app registers its rules with :func:`register_rule` (coupons, first order, time-limited specials,
-member-level prices); an adjustment says who funds it (platform or merchant) so settlement can
+member-level prices); orders/loyalty.py registers ``member_level`` (100) and ``points`` (900, last);
+an adjustment says who funds it (platform or merchant) so settlement can
 charge it to the right party.
 
 Amounts are integer fen. A quote never goes below zero, and the breakdown is stored on the order
@@ -49,7 +50,8 @@ class QuoteLine:
 class Quote:
     lines: list[QuoteLine]
     adjustments: list[Adjustment] = field(default_factory=list)
-    context: dict = field(default_factory=dict)  # buyer, coupon code… for rules
+    context: dict = field(default_factory=dict)  # buyer, coupon code, use_points… for rules
+    points_used: int = 0  # points the "points" rule (orders/loyalty.py) takes for its discount
 
     @property
     def subtotal_fen(self) -> int:
@@ -102,6 +104,7 @@ class Quote:
             "subtotal_fen": self.subtotal_fen,
             "discount_fen": self.discount_fen,
             "total_fen": self.total_fen,
+            "points_used": self.points_used,
         }
 
 
