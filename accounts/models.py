@@ -272,7 +272,7 @@ class MemberLevel(models.Model):
         _("paid spend to reach it (fen)"), unique=True, help_text=_("Cumulative paid spend, minus refunds, in fen.")
     )
     discount_percent = models.PositiveSmallIntegerField(
-        _("discount (%)"), default=0, help_text=_("Percent off the list price, 0 to 90 (e.g. 5 for 5% off).")
+        _("discount (%)"), default=0, help_text=_("Percent off the list price, 0 to 90 (5 takes 5 percent off).")
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('name_en', models.CharField(blank=True, max_length=20, verbose_name='name (English)')),
                 ('colour', models.CharField(default='#8a6d3b', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'A colour like #c9a227.')], verbose_name='badge colour')),
                 ('threshold_fen', models.BigIntegerField(help_text='Cumulative paid spend, minus refunds, in fen.', unique=True, verbose_name='paid spend to reach it (fen)')),
-                ('discount_percent', models.PositiveSmallIntegerField(default=0, help_text='Percent off the list price, 0 to 90 (e.g. 5 for 5% off).', verbose_name='discount (%)')),
+                ('discount_percent', models.PositiveSmallIntegerField(default=0, help_text='Percent off the list price, 0 to 90 (5 takes 5 percent off).', verbose_name='discount (%)')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
             ],
             options={
