@@ -275,3 +275,26 @@ def expire_due(*, now: datetime.datetime | None = None) -> int:
     if expired:
         logger.info("points of %d buyers expired (credited up to the end of %s)", expired, label)
     return expired
+
+
+# -- the ledger's own invariants (check_ledger) ----------------------------------------------------------
+
+
+def ledger_violations():
+    """(account id, what is wrong) for every points account whose entries do not chain: numbered
+    1, 2, 3… with each ``balance_after`` the running sum and never negative. The database enforces
+    most of it; this catches what a constraint cannot (a gap, a wrong running balance)."""
+    account, expected_seq, running = None, 0, 0
+    for row in (
+        PointsEntry.objects.order_by("account_id", "seq")
+        .values("account_id", "seq", "points", "balance_after")
+        .iterator()
+    ):
+        if row["account_id"] != account:
+            account, expected_seq, running = row["account_id"], 0, 0
+        expected_seq += 1
+        running += row["points"]
+        if row["seq"] != expected_seq:
+            yield account, f"entry {row['seq']} where {expected_seq} was expected"
+        elif row["balance_after"] != running or running < 0:
+            yield account, f"entry {row['seq']}: balance {row['balance_after']}, entries sum to {running}"

@@ -247,3 +247,17 @@ def test_points_never_go_negative_and_the_balance_is_the_ledger_sum(rules, steps
 
 _users = itertools.count()
 _references = itertools.count()
+
+
+@pytest.mark.django_db
+def test_check_ledger_names_a_points_account_whose_entries_do_not_chain(user, rules):
+    from payments.selectors import violations
+
+    points.move(user=user, points=100, kind=Kind.ADJUSTMENT, reference="op-1")
+    points.move(user=user, points=-40, kind=Kind.SPEND, reference="K1")
+    assert list(points.ledger_violations()) == [] and list(violations()) == []
+    account = points.account_for(user)
+    PointsEntry.objects.create(account=account, seq=3, kind=Kind.ADJUSTMENT, points=5, balance_after=500, reference="x")
+    [(account_id, problem)] = points.ledger_violations()
+    assert account_id == account.pk and "balance 500, entries sum to 65" in problem
+    assert [v.name for v in violations()] == ["points_ledger_broken"]
