@@ -80,7 +80,7 @@ def update_spend(*, user: User, spend: Callable[[], int]) -> LevelChange:
             target = reached if LoyaltySettings.load().downgrade_on_refund else current
         else:
             target = current
-        fields = {"paid_spend_fen": spend_fen}
+        fields: dict[str, object] = {"paid_spend_fen": spend_fen}
         if (target and target.pk) != (current and current.pk):
             fields.update(level=target, level_changed_at=timezone.now())
         LoyaltyAccount.objects.filter(pk=account.pk).update(**fields)

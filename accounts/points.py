@@ -182,7 +182,9 @@ def earn_for_order(*, user: User, order, paid_fen: int) -> PointsEntry | None:
 
 def spend_for_order(*, user: User, order, points: int) -> PointsEntry:
     """Debit the points an order placed with a points discount uses (in the placing transaction)."""
-    return move(user=user, points=-points, kind=Kind.SPEND, reference=order.number, order=order, note=order.number)
+    entry = move(user=user, points=-points, kind=Kind.SPEND, reference=order.number, order=order, note=order.number)
+    assert entry is not None  # only a capped debit makes nothing
+    return entry
 
 
 def release_for_order(*, user: User, order) -> PointsEntry | None:
@@ -223,10 +225,8 @@ def reverse_for_refund(*, user: User, order, total_fen: int, before_fen: int, af
     if give:
         made.append(move(user=user, points=give, kind=Kind.REFUND_RETURN, reference=reference, order=order))
     if take:
-        entry = move(user=user, points=-take, kind=Kind.EARN_REVERSAL, reference=reference, order=order, cap=True)
-        if entry is not None:
-            made.append(entry)
-    return made
+        made.append(move(user=user, points=-take, kind=Kind.EARN_REVERSAL, reference=reference, order=order, cap=True))
+    return [entry for entry in made if entry is not None]  # a capped take-back of nothing makes no entry
 
 
 # -- expiry (beat) -------------------------------------------------------------------------------------

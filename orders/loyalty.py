@@ -110,8 +110,9 @@ def points_to_earn(*, total_fen: int) -> int:
 # -- the lifecycle hooks -----------------------------------------------------------------------------------
 
 
-def _counts(order: Order) -> bool:
-    return order.buyer_id is not None and order.kind != Order.Kind.TOP_UP
+def _goods_buyer(order: Order):
+    """The account a goods order earns for (None: a guest order, or a wallet top-up)."""
+    return order.buyer if order.kind != Order.Kind.TOP_UP and order.buyer_id is not None else None
 
 
 def paid_spend_fen(user) -> int:
@@ -131,32 +132,34 @@ def recompute_level(user) -> levels.LevelChange:
 def spend_points(*, order: Order, used: int) -> None:
     """Debit the points the order's quote used (placing transaction). Raises
     ``accounts.points.InsufficientPoints`` when they were spent meanwhile."""
-    if used > 0 and order.buyer_id is not None:
+    if used > 0 and order.buyer is not None:
         points.spend_for_order(user=order.buyer, order=order, points=used)
 
 
 def unpaid_closed(order: Order) -> None:
     """An unpaid order expired or was cancelled: its points go back."""
-    if order.buyer_id is not None and order.pricing.get("points_used"):
+    if order.pricing.get("points_used") and order.buyer is not None:
         points.release_for_order(user=order.buyer, order=order)
 
 
 def paid(order: Order) -> None:
     """A goods order was paid: points earned on the money paid, once; spend and level updated. A
     late payment of an order whose points went back when it expired uses them again."""
-    if not _counts(order):
+    buyer = _goods_buyer(order)
+    if buyer is None:
         return
     if order.pricing.get("points_used"):
-        points.respend_after_late_payment(user=order.buyer, order=order)
-    points.earn_for_order(user=order.buyer, order=order, paid_fen=order.total_fen)
-    recompute_level(order.buyer)
+        points.respend_after_late_payment(user=buyer, order=order)
+    points.earn_for_order(user=buyer, order=order, paid_fen=order.total_fen)
+    recompute_level(buyer)
 
 
 def refunded(order: Order, *, before_fen: int, after_fen: int) -> None:
     """Money went back: points reversed in proportion, spend and level updated."""
-    if not _counts(order):
+    buyer = _goods_buyer(order)
+    if buyer is None:
         return
     points.reverse_for_refund(
-        user=order.buyer, order=order, total_fen=order.total_fen, before_fen=before_fen, after_fen=after_fen
+        user=buyer, order=order, total_fen=order.total_fen, before_fen=before_fen, after_fen=after_fen
     )
-    recompute_level(order.buyer)
+    recompute_level(buyer)
