@@ -340,3 +340,36 @@ def test_operators_adjust_points_once_per_form_and_merchants_see_nothing(user, o
                  "accounts_loyaltysettings_change", "catalog_levelprice_changelist"):  # fmt: skip
         args = [1] if name.endswith("_change") else []
         assert staff.get(reverse(f"admin:{name}", args=args)).status_code in (302, 403)
+
+
+def test_two_checkouts_at_once_cannot_spend_the_same_points(stocked_sku, user, rules):
+    """Both quotes see 500 points and want 400 each; the LoyaltyAccount lock and the balance check
+    let one order have them, and the other is refused with nothing kept."""
+    import threading
+
+    give(user, 500)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def checkout(n: int) -> None:
+        start.wait()
+        try:
+            with translation.override("en"):
+                place(stocked_sku, 2, buyer=user, use_points=True, key=f"race-{n}")
+            outcomes.append("placed")
+        except services.CheckoutError as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=checkout, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == [
+        "Your points balance changed (100 points now). Please check the order again.", "placed",
+    ]  # fmt: skip
+    assert points.balance(user) == 100 == points.ledger_sum(user)
+    assert Order.objects.count() == 1 and stocked_sku.codes.filter(status="reserved").count() == 2
