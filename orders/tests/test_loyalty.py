@@ -270,6 +270,18 @@ def test_the_product_page_shows_a_member_their_level_price(
     guest = Client().get(reverse("catalog:product", args=[product.slug])).content.decode()
     assert "list-price" not in guest and "level-price" not in guest
 
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert browser.get(reverse("catalog:product", args=[product.slug])).status_code == 200
+        return len(captured)
+
+    before = queries()
+    for n in range(4):  # more denominations, some with explicit level prices: the same queries
+        sku = product.skus.create(label=f"extra {n}", price_fen=2000 + n, low_stock_threshold=0)
+        if n % 2:
+            LevelPrice.objects.create(level=levels["gold"], sku=sku, price_fen=1500)
+    assert queries() == before
+
 
 # -- the pages --------------------------------------------------------------------------------------------
 
@@ -373,3 +385,30 @@ def test_two_checkouts_at_once_cannot_spend_the_same_points(stocked_sku, user, r
     ]  # fmt: skip
     assert points.balance(user) == 100 == points.ledger_sum(user)
     assert Order.objects.count() == 1 and stocked_sku.codes.filter(status="reserved").count() == 2
+
+
+def test_the_operators_pages_open(operator, user, rules, levels, stocked_sku):
+    give(user, 10)
+    LevelPrice.objects.create(level=levels["gold"], sku=stocked_sku, price_fen=800)
+    account = LoyaltyAccount.objects.get(user=user)
+    browser = Client()
+    browser.force_login(operator)
+    for url in (
+        reverse("admin:accounts_pointsentry_changelist"),
+        reverse("admin:accounts_pointsentry_changelist") + f"?account__id__exact={account.pk}",
+        reverse("admin:accounts_pointsentry_add"),
+        reverse("admin:accounts_pointsentry_change", args=[PointsEntry.objects.get().pk]),
+        reverse("admin:accounts_loyaltyaccount_changelist"),
+        reverse("admin:accounts_loyaltyaccount_change", args=[account.pk]),
+        reverse("admin:accounts_memberlevel_changelist"),
+        reverse("admin:accounts_memberlevel_add"),
+        reverse("admin:catalog_levelprice_changelist"),
+        reverse("admin:catalog_levelprice_add"),
+    ):
+        assert browser.get(url).status_code == 200, url
+    assert (
+        browser.post(
+            reverse("admin:accounts_pointsentry_change", args=[PointsEntry.objects.get().pk]), {"note": "x"}
+        ).status_code
+        == 403
+    )  # entries are never changed
