@@ -4,11 +4,13 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts import wallet
-from accounts.models import Merchant, User, WalletEntry
+from accounts import points, wallet
+from accounts.models import LoyaltyAccount, LoyaltySettings, MemberLevel, Merchant, PointsEntry, User, WalletEntry
 from accounts.roles import add_merchant_staff, is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin
 from kameng.forms import YuanField
@@ -186,3 +188,179 @@ class WalletEntryAdmin(admin.ModelAdmin):
             note=data["note"], actor=request.user,
         )  # fmt: skip
         obj.pk, obj.wallet, obj.seq, obj.amount_fen = entry.pk, entry.wallet, entry.seq, entry.amount_fen
+
+
+# -- points and member levels -----------------------------------------------------------------------------
+
+
+class OperatorsOnly:
+    """Points, levels and their settings are the platform's: operators only."""
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_add_permission(self, request):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+
+@admin.register(LoyaltySettings)
+class LoyaltySettingsAdmin(OperatorsOnly, admin.ModelAdmin):
+    """One row (accounts.models.LoyaltySettings): the list opens it; it is never added or deleted."""
+
+    fieldsets = (
+        (_("Earning"), {"fields": ("points_enabled", "earn_points_per_yuan", "earn_rounding")}),
+        (_("Spending at checkout"), {"fields": ("redeem_points_per_yuan", "redeem_max_percent")}),
+        (_("Expiry"), {"fields": ("expire_after_years",)}),
+        (_("Member levels"), {"fields": ("downgrade_on_refund",)}),
+    )
+
+    def changelist_view(self, request, extra_context=None):
+        LoyaltySettings.load()
+        return redirect(reverse("admin:accounts_loyaltysettings_change", args=[1]))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MemberLevel)
+class MemberLevelAdmin(OperatorsOnly, admin.ModelAdmin):
+    """Levels are reached by paid spend (threshold in fen); explicit per-SKU prices are catalog's
+    "member level prices"."""
+
+    list_display = ["name", "name_en", "threshold_yuan", "discount_percent", "colour"]
+    ordering = ["threshold_fen"]
+
+    @admin.display(description=_("threshold (yuan)"), ordering="threshold_fen")
+    def threshold_yuan(self, obj):
+        return fen_to_yuan_str(obj.threshold_fen)
+
+
+@admin.register(LoyaltyAccount)
+class LoyaltyAccountAdmin(OperatorsOnly, admin.ModelAdmin):
+    """Buyers' levels and paid spend, read-only (recomputed from their orders); their points ledger
+    is "points entries", filtered by the buyer."""
+
+    list_display = ["user", "level", "paid_spend_fen", "level_changed_at", "points_link"]
+    list_filter = ["level"]
+    search_fields = ["user__email"]
+    list_select_related = ["user", "level"]
+    readonly_fields = ["user", "level", "paid_spend_fen", "level_changed_at", "created_at", "points_link"]
+    fields = readonly_fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("points ledger"))
+    def points_link(self, obj):
+        from django.utils.html import format_html
+
+        url = reverse("admin:accounts_pointsentry_changelist") + f"?account__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, gettext("entries"))
+
+
+class PointsAdjustmentForm(forms.ModelForm):
+    """An operator adds or takes points by hand, with a reason (a goodwill gesture, a correction)."""
+
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), label=_("user"))
+    amount = forms.IntegerField(label=_("points"), help_text=_("Positive adds points, negative takes them, e.g. -200."))
+    # One key per rendered form: submitting the same form twice adjusts once.
+    key = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=32)
+
+    class Meta:
+        model = PointsEntry
+        fields = ["note"]
+        labels = {"note": _("reason")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["note"].required = True
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise ValidationError(gettext("The number of points cannot be zero."))
+        return amount
+
+    def clean(self):
+        data = super().clean()
+        user, amount = data.get("user"), data.get("amount")
+        if user is not None and amount is not None and amount < 0 and points.balance(user) + amount < 0:
+            self.add_error(
+                "amount",
+                gettext("The balance is %(balance)s points: it cannot go below zero.")
+                % {"balance": points.balance(user)},
+            )
+        return data
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(admin.ModelAdmin):
+    """Operators only. Entries are append-only: the list is read-only; "add" records an adjustment
+    through accounts.points (locked, numbered, never below zero, once per form)."""
+
+    list_display = ["created_at", "user_email", "seq", "kind", "points", "balance_after", "order", "note"]
+    list_filter = ["kind"]
+    search_fields = ["account__user__email", "reference", "order__number"]
+    list_select_related = ["account__user", "order"]
+    show_full_result_count = False
+    form = PointsAdjustmentForm
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_add_permission(self, request):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["user", "amount", "note", "key"]
+        return ["account", "seq", "kind", "points", "balance_after", "reference", "order", "note",
+                "created_by", "created_at"]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description=_("user"), ordering="account__user__email")
+    def user_email(self, obj):
+        return obj.account.user.email
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        entry = points.move(
+            user=data["user"], points=data["amount"], kind=points.Kind.ADJUSTMENT, reference=f"op-{data['key']}",
+            note=data["note"], actor=request.user,
+        )  # fmt: skip
+        obj.pk, obj.account, obj.seq, obj.points = entry.pk, entry.account, entry.seq, entry.points

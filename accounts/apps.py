@@ -14,6 +14,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401  (connects allauth signals)
+        from accounts import loyalty_card, signals  # noqa: F401  (signals connects allauth's)
+
+        loyalty_card.register()  # the points and level card of the user-center home
 
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="accounts.sync_roles")

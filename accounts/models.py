@@ -2,8 +2,11 @@
 
 Operators are ``is_staff`` users with the permissions of the "operators" group; merchant staff
 are ``is_staff`` users linked to a :class:`Merchant` and see only that merchant's goods in admin.
-Member levels, wallet, points and favourites come with later issues.
+The wallet, points and member levels live here too (the ledgers in ``wallet.py`` and ``points.py``,
+levels in ``levels.py``); favourites come with a later change.
 """
+
+from __future__ import annotations
 
 from decimal import Decimal
 
@@ -193,3 +196,160 @@ class WalletEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.wallet} #{self.seq} {self.kind} {self.amount_fen}"
+
+
+# -- loyalty: points and member levels -------------------------------------------------------------------
+
+
+class LoyaltySettings(models.Model):
+    """The operators' rules for points and member levels: one row (pk 1), edited in admin, read at
+    every use — a change takes effect without a deploy. :meth:`load` creates it with the defaults."""
+
+    class Rounding(models.TextChoices):
+        FLOOR = "floor", _("round down")
+        HALF_UP = "half_up", _("round half up")
+
+    points_enabled = models.BooleanField(_("points enabled"), default=True)
+    earn_points_per_yuan = models.DecimalField(
+        _("points earned per yuan paid"), max_digits=7, decimal_places=2, default=Decimal("1"),
+        help_text=_("Points credited for each yuan a buyer pays for goods (wallet top-ups earn none)."),
+    )  # fmt: skip
+    earn_rounding = models.CharField(
+        _("rounding of earned points"), max_length=8, choices=Rounding.choices, default=Rounding.FLOOR
+    )
+    redeem_points_per_yuan = models.PositiveIntegerField(
+        _("points per yuan of discount"), default=100, help_text=_("How many points make one yuan off at checkout.")
+    )
+    redeem_max_percent = models.PositiveSmallIntegerField(
+        _("points cover at most (%)"), default=20,
+        help_text=_("The largest share of an order's total that points may pay for, 0 to 100."),
+    )  # fmt: skip
+    expire_after_years = models.PositiveSmallIntegerField(
+        _("points expire after (years)"), default=1,
+        help_text=_("Points earned in year Y expire at the end of year Y + this number; 0: they never expire."),
+    )  # fmt: skip
+    downgrade_on_refund = models.BooleanField(
+        _("downgrade after refunds"), default=False,
+        help_text=_("When refunds take a member's paid spend below their level's threshold, move them down."),
+    )  # fmt: skip
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("points and levels settings")
+        verbose_name_plural = _("points and levels settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="loyalty_settings_single_row"),
+            models.CheckConstraint(condition=Q(earn_points_per_yuan__gte=0), name="loyalty_earn_rate_not_negative"),
+            models.CheckConstraint(condition=Q(redeem_points_per_yuan__gte=1), name="loyalty_redeem_rate_positive"),
+            models.CheckConstraint(condition=Q(redeem_max_percent__lte=100), name="loyalty_redeem_cap_percent"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> LoyaltySettings:
+        found, _created = cls.objects.get_or_create(pk=1)
+        return found
+
+
+class MemberLevel(models.Model):
+    """A member level operators define: reached when a buyer's paid spend (paid minus refunded, in
+    fen) reaches ``threshold_fen``. Its price is ``discount_percent`` off the list price, or an
+    explicit price per SKU (``catalog.LevelPrice``), which wins."""
+
+    name = models.CharField(_("name"), max_length=20)
+    name_en = models.CharField(_("name (English)"), max_length=20, blank=True)
+    colour = models.CharField(
+        _("badge colour"), max_length=7, default="#8a6d3b",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour like #c9a227."))],
+    )  # fmt: skip
+    threshold_fen = models.BigIntegerField(
+        _("paid spend to reach it (fen)"), unique=True, help_text=_("Cumulative paid spend, minus refunds, in fen.")
+    )
+    discount_percent = models.PositiveSmallIntegerField(
+        _("discount (%)"), default=0, help_text=_("Percent off the list price, 0 to 90 (5 takes 5 percent off).")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member level")
+        verbose_name_plural = _("member levels")
+        ordering = ["threshold_fen"]
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold_fen__gte=0), name="member_level_threshold_not_negative"),
+            models.CheckConstraint(condition=Q(discount_percent__lte=90), name="member_level_discount_at_most_90"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LoyaltyAccount(models.Model):
+    """A buyer's points and level. The row every points movement locks (like :class:`Wallet`), and
+    where the level and the paid spend it was computed from are kept (recomputed from the orders
+    whenever an order is paid or refunded: ``orders/loyalty.py``)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="loyalty")
+    level = models.ForeignKey(
+        MemberLevel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("level")
+    )
+    paid_spend_fen = models.BigIntegerField(_("paid spend (fen)"), default=0)
+    level_changed_at = models.DateTimeField(_("level changed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("points and level account")
+        verbose_name_plural = _("points and level accounts")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class PointsEntry(AppendOnlyModel):
+    """One append-only movement of a buyer's points (signed: + in, − out), numbered like the
+    wallet's: UNIQUE(account, seq), CHECK(balance_after ≥ 0), UNIQUE(kind, reference) so a movement
+    asked for twice is made once, and a trigger refusing UPDATE/DELETE (``accounts/points.py``)."""
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("earned")
+        SPEND = "spend", _("used at checkout")
+        RELEASE = "release", _("returned: order not paid")
+        EARN_REVERSAL = "earn_reversal", _("taken back: refund")
+        REFUND_RETURN = "refund_return", _("returned: refund")
+        EXPIRY = "expiry", _("expired")
+        ADJUSTMENT = "adjustment", _("adjustment")
+
+    account = models.ForeignKey(LoyaltyAccount, on_delete=models.PROTECT, related_name="entries")
+    seq = models.PositiveIntegerField(_("number"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    points = models.BigIntegerField(_("points"))
+    balance_after = models.BigIntegerField(_("balance after"))
+    reference = models.CharField(_("reference"), max_length=64)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="points_entries"
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("points entry")
+        verbose_name_plural = _("points entries")
+        ordering = ["-seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "seq"], name="points_entry_seq_unique"),
+            models.UniqueConstraint(fields=["kind", "reference"], name="points_entry_once"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="points_balance_never_negative"),
+            models.CheckConstraint(condition=~Q(points=0), name="points_entry_nonzero"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="points_entry_seq_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} #{self.seq} {self.kind} {self.points}"

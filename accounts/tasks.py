@@ -16,3 +16,12 @@ def send_welcome_email(*, user_id: int, language: str | None = None) -> bool:
 def clear_expired_sessions() -> int:
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted
+
+
+@shared_task
+@exclusive(timeout=1800)
+def expire_points() -> int:
+    """Points past their year expire (accounts/points.py); idempotent, so a daily run catches up."""
+    from accounts import points
+
+    return points.expire_due()

@@ -9,4 +9,5 @@ from accounts import views
 app_name = "accounts"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("points/", views.points_history, name="points"),
 ]

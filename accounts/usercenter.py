@@ -7,7 +7,7 @@ nothing, so its card is simply absent.
 Slots (lower first), so later cards find their place without touching the page:
 
 * ``WALLET`` (100): balance, top-up, history — payments.
-* ``POINTS`` (200): points balance and level with progress to the next — reserved, not built yet.
+* ``POINTS`` (200): points balance and level with progress to the next — accounts (``loyalty_card.py``).
 * ``ORDERS`` (300): counts of orders by status — orders.
 * ``COUPONS`` (400): coupons and invitations — reserved for marketing.
 """

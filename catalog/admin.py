@@ -33,7 +33,17 @@ from django_ratelimit.core import is_ratelimited
 from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin, MerchantScopedInline, ReadOnlyAdminMixin, scope_queryset
 from catalog import exports, services, stock
-from catalog.models import BuyerField, CardCode, Category, CodeAccess, Product, ProductImage, Sku, StockAlert
+from catalog.models import (
+    BuyerField,
+    CardCode,
+    Category,
+    CodeAccess,
+    LevelPrice,
+    Product,
+    ProductImage,
+    Sku,
+    StockAlert,
+)  # fmt: skip
 from catalog.selectors import skus_with_stock
 from catalog.signals import send_stock_changed
 from kameng.clientip import client_ip
@@ -530,3 +540,30 @@ _install_low_stock_badge(admin.site)
 
 # Import batches (upload, preview, progress, confirm) have their own module.
 from catalog import admin_imports  # noqa: E402, F401
+
+
+@admin.register(LevelPrice)
+class LevelPriceAdmin(admin.ModelAdmin):
+    """Operators set an explicit price of a SKU for a member level (it wins over the level's
+    percentage). Merchant staff do not see it: levels are the platform's programme, funded by it."""
+
+    list_display = ["sku", "level", "price_fen"]
+    list_filter = ["level"]
+    search_fields = ["sku__product__title", "sku__label"]
+    list_select_related = ["sku__product", "level"]
+    autocomplete_fields = ["sku"]
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_add_permission(self, request):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_operator(request.user)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from accounts.models import Merchant, User
+from accounts.models import LoyaltySettings, MemberLevel, Merchant, User
 from accounts.roles import add_merchant_staff
 from catalog import codes, services
 from catalog.models import Category, Product, Sku
@@ -120,8 +120,29 @@ def _staff_user(email: str, nickname: str, merchant: Merchant) -> None:
     add_merchant_staff(merchant=merchant, user=user)
 
 
+# Member levels: (threshold in fen of paid spend, name, English name, badge colour, % off).
+DEMO_LEVELS = [
+    (0, "普通会员", "Member", "#8c8c8c", 0),
+    (20000, "白银会员", "Silver", "#7d8fa3", 2),
+    (100000, "黄金会员", "Gold", "#c9a227", 5),
+    (500000, "钻石会员", "Diamond", "#5b8ff9", 8),
+]
+
+
+def seed_levels() -> list[MemberLevel]:
+    """The demo member levels and the points settings' row (idempotent; operators change both in admin)."""
+    LoyaltySettings.load()
+    return [
+        MemberLevel.objects.update_or_create(
+            threshold_fen=threshold,
+            defaults={"name": name, "name_en": name_en, "colour": colour, "discount_percent": percent},
+        )[0]
+        for threshold, name, name_en, colour, percent in DEMO_LEVELS
+    ]
+
+
 @transaction.atomic
-def seed_demo(*, with_users: bool = True, with_codes: bool = True) -> DemoShop:
+def seed_demo(*, with_users: bool = True, with_codes: bool = True, with_levels: bool = True) -> DemoShop:
     merchant, _ = Merchant.objects.update_or_create(
         slug="demo-cards",
         defaults={"name": "卡盟示例商户", "contact_email": "merchant@kameng.local", "contact_name": "小卡"},
@@ -172,4 +193,6 @@ def seed_demo(*, with_users: bool = True, with_codes: bool = True) -> DemoShop:
                 count = DEMO_STOCK_OVERRIDES.get((slug, label), DEMO_STOCK)
                 services.add_codes(sku=sku, secrets=[demo_code(sku, n) for n in range(count)])
         products[slug] = product
+    if with_levels:
+        seed_levels()
     return DemoShop(merchant=merchant, other_merchant=other_merchant, categories=categories, products=products)

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Merchant
+from accounts.models import MemberLevel, Merchant
 
 
 class Category(models.Model):
@@ -188,6 +188,27 @@ class Sku(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} · {self.label}"
+
+
+class LevelPrice(models.Model):
+    """An explicit price of one SKU for one member level, set by operators; it wins over the level's
+    discount percentage (``accounts/levels.py``, applied by the ``member_level`` pricing rule)."""
+
+    level = models.ForeignKey(MemberLevel, on_delete=models.CASCADE, related_name="prices", verbose_name=_("level"))
+    sku = models.ForeignKey(Sku, on_delete=models.CASCADE, related_name="level_prices", verbose_name=_("SKU"))
+    price_fen = models.BigIntegerField(_("level price (fen)"))
+
+    class Meta:
+        verbose_name = _("member level price")
+        verbose_name_plural = _("member level prices")
+        ordering = ["sku_id", "level__threshold_fen"]
+        constraints = [
+            models.UniqueConstraint(fields=["level", "sku"], name="level_price_once_per_sku"),
+            models.CheckConstraint(condition=Q(price_fen__gt=0), name="level_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} · {self.level}"
 
 
 class ImportBatch(models.Model):

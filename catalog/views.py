@@ -4,7 +4,8 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
-from catalog import selectors
+from accounts import levels
+from catalog import level_prices, selectors
 
 PAGE_SIZE = 24
 
@@ -50,11 +51,17 @@ def product(request, slug: str):
         raise Http404
     skus = found.active_skus
     first_available = next((sku for sku in skus if sku.stock_level != selectors.StockLevel.SOLD_OUT), None)
-    return render(
-        request,
-        "catalog/product.html",
-        {"product": found, "skus": skus, "selected": first_available, "StockLevel": selectors.StockLevel},
-    )
+    # A member sees their level's price of each denomination, the list price struck through
+    # (the same prices the member_level pricing rule charges). Two queries, signed in only.
+    level = level_prices.buyer_level(request.user)
+    prices = level_prices.prices_for(level=level, skus=skus)
+    for sku in skus:
+        sku.level_price_fen = prices.get(sku.pk)
+    context = {
+        "product": found, "skus": skus, "selected": first_available, "StockLevel": selectors.StockLevel,
+        "level": level if prices else None, "level_name": levels.level_name(level),
+    }  # fmt: skip
+    return render(request, "catalog/product.html", context)
 
 
 def search(request):

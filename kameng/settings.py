@@ -173,6 +173,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=17),
         "options": {"expires": 3600},
     },
+    # Points earned in year Y expire at the end of Y + LoyaltySettings.expire_after_years; daily,
+    # idempotent (a run finds nothing more to expire once it has), so a missed night catches up.
+    "accounts.expire_points": {
+        "task": "accounts.tasks.expire_points",
+        "schedule": crontab(hour=0, minute=20),
+        "options": {"expires": 6 * 3600},
+    },
     # Low-stock alerts: re-evaluate every SKU (catches reservations that expired without a release)
     # and re-queue alert e-mails lost on the way; then the merchants' daily digest.
     "catalog.sweep_low_stock": {

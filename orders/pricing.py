@@ -2,8 +2,9 @@
 
 A quote starts from each SKU's list price; then every rule in :data:`RULES` may add adjustments
 (discounts) to lines or to the whole order. Rules run in their ``order``; each sees the quote as the
-rules before it left it. Apps register their rules with :func:`register_rule` from their
-``AppConfig.ready()``; an adjustment says who funds it (platform or merchant) so settlement can
+rules before it left it. Apps register their rules with :func:`register_rule` (orders/loyalty.py:
+``member_level`` and ``points``; orders/membership.py: ``annual_membership``; marketing the rest);
+an adjustment says who funds it (platform or merchant) so settlement can
 charge it to the right party.
 
 The stacking policy (one table; docs/ARCHITECTURE.md repeats it for the apps that register):
@@ -95,7 +96,8 @@ class QuoteLine:
 class Quote:
     lines: list[QuoteLine]
     adjustments: list[Adjustment] = field(default_factory=list)
-    context: dict = field(default_factory=dict)  # buyer, coupon code… for rules
+    context: dict = field(default_factory=dict)  # buyer, coupon code, use_points… for rules
+    points_used: int = 0  # points the "points" rule (orders/loyalty.py) takes for its discount
     # Offers the stacking policy left out (a better one of their group applied), and adjustments
     # capped to nothing: the breakdown lists both so the buyer and operators see why.
     passed_over: list[dict] = field(default_factory=list)
@@ -156,6 +158,15 @@ class Quote:
                 line.platform_funded_fen += share
         self.adjustments.append(adjustment)
         self._shares.append({line.sku.pk: share for line, share in zip(targets, shares, strict=True) if share})
+
+    def room(self, *, funded_by: str, sku_id: int | None = None) -> int:
+        """The most a discount funded by ``funded_by`` on ``sku_id``'s line (None: the order) could
+        take now, after the cost floor and, for the platform, its commission: a rule that must know
+        the exact amount beforehand (points are taken whole) sizes its offer with this."""
+        targets = [line for line in self.lines if sku_id in (None, line.sku.pk)]
+        if funded_by == "platform":
+            return sum(min(self.floor_room(line), self.platform_room(line)) for line in targets)
+        return sum(self.floor_room(line) for line in targets)
 
     def floor_room(self, line: QuoteLine) -> int:
         """How much more discount ``line`` can take before the buyer pays less than the SKU's cost
@@ -227,6 +238,7 @@ class Quote:
             "subtotal_fen": self.subtotal_fen,
             "discount_fen": self.discount_fen,
             "total_fen": self.total_fen,
+            "points_used": self.points_used,
         }
 
 

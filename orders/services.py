@@ -35,12 +35,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Merchant
+from accounts.points import InsufficientPoints as PointsSpentMeanwhile
 from catalog import allocation
 from catalog.models import CardCode, Product, Sku
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
-from orders import locks, payment_port, pricing
+from orders import locks, loyalty, payment_port, pricing
 from orders.models import TRANSITIONS, Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
 
 logger = logging.getLogger(__name__)
@@ -284,6 +285,7 @@ def place_order(
     client_ip: str | None = None,
     language: str = "zh-hans",
     coupon_code: str = "",
+    use_points: bool = False,
     skus: dict[int, Sku] | None = None,
     key_unused: bool = False,
 ) -> PlacedOrder:
@@ -294,6 +296,8 @@ def place_order(
 
     ``skus`` (by id, with ``product`` and ``product__merchant`` loaded) saves reading the SKUs again
     when the caller just read them; their sale status is checked here all the same.
+    ``use_points``: the buyer chose to pay part with points (the ``points`` pricing rule); the points
+    are debited in this transaction, and an order whose points were spent meanwhile is refused.
     ``key_unused=True``: the caller looked the key up itself a moment ago and found no order (the
     unique constraint still makes a racing duplicate return the winner's order).
     """
@@ -310,7 +314,10 @@ def place_order(
             _("You already have %(limit)s unpaid orders. Pay or cancel one of them first.")
             % {"limit": settings.MAX_UNPAID_ORDERS}
         )
-    quote = pricing.quote(lines=[(sku, line.quantity) for sku, line in checked], buyer=buyer, coupon_code=coupon_code)
+    quote = pricing.quote(
+        lines=[(sku, line.quantity) for sku, line in checked], buyer=buyer, coupon_code=coupon_code,
+        use_points=use_points,
+    )  # fmt: skip
     generated = None
     if buyer is None:
         generated = None if chosen_secret else new_query_secret()
@@ -365,6 +372,13 @@ def place_order(
                 allocation.reserve(code_ids=ids, until=order.reserved_until)
                 links += [OrderItemCode(item=item, code_id=code_id) for code_id in ids]
             OrderItemCode.objects.bulk_create(links)
+            try:
+                loyalty.spend_points(order=order, used=quote.points_used)  # after the codes: the lock order
+            except PointsSpentMeanwhile as exc:
+                raise CheckoutError(
+                    _("Your points balance changed (%(balance)s points now). Please check the order again.")
+                    % {"balance": exc.balance}
+                ) from exc
             OrderEvent.objects.create(
                 order=order, to_status=order.status, kind="placed", actor=buyer, data={"total_fen": order.total_fen}
             )
@@ -451,6 +465,7 @@ def cancel_order(*, order: Order, actor=None) -> bool:
         ):  # fmt: skip
             return False
         _release_reserved_codes(locked)
+        loyalty.unpaid_closed(locked)  # the points it used go back
     order.status = locked.status
     return True
 
@@ -507,6 +522,9 @@ def confirm_paid(*, order: Order, amount_fen: int, payment_ref: str, actor=None)
             paid_at=timezone.now(),
             closed_at=None,
         )
+        # Points earned (once per order), a late payment's released points used again, the level
+        # recomputed: under the order lock, before the points account's (orders/loyalty.py).
+        loyalty.paid(order)
         from orders.tasks import deliver_order
 
         enqueue_on_commit(deliver_order, order_id=order.pk)
@@ -656,12 +674,16 @@ def complete_manual_delivery(*, order: Order, results: dict[int, str], actor) ->
 
 
 def record_refund(*, order_id: int, amount_fen: int, note: str = "") -> None:
-    """Money went back to the buyer: count it, and close the order when all of it did."""
+    """Money went back to the buyer: count it, close the order when all of it did, and reverse the
+    points in proportion (orders/loyalty.py)."""
     with transaction.atomic():
         order = locks.lock_order(order_id)
+        before_fen = order.refunded_fen
         Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") + amount_fen)
         order.refresh_from_db(fields=["refunded_fen"])
         record_event(order, kind="refunded", note=note, data={"amount_fen": amount_fen})
+        # Points earned are taken back and points spent given back in proportion; the level follows.
+        loyalty.refunded(order, before_fen=before_fen, after_fen=order.refunded_fen)
         if order.refunded_fen >= order.total_fen:
             transition(
                 order, source=[Status.REFUNDING, Status.DELIVERED, Status.PAID, Status.PROCESSING],
@@ -756,6 +778,7 @@ def expire_overdue_orders(*, batch_size: int = 500) -> int:
                     closed_at=timezone.now(),
                 ):  # fmt: skip
                     _release_reserved_codes(order)
+                    loyalty.unpaid_closed(order)  # the points it used go back
                     expired += 1
         if len(batch) < batch_size:
             return expired

@@ -22,17 +22,18 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 from openpyxl import Workbook
 
-from accounts import wallet
+from accounts import points, wallet
 from catalog.models import BuyerField, Product
 from kameng import limits, xlsx
 from kameng.clientip import client_ip
 from kameng.money import fen_to_yuan_str
 from kameng.templatetags.kameng import yuan
-from orders import access, cart, forms, payment_port, pricing, selectors, services
+from orders import access, cart, forms, loyalty, payment_port, pricing, selectors, services
 from orders.models import AfterSalesRequest, Order
 
 MY_ORDERS_PAGE_SIZE = 10
 CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the cart
+USE_POINTS_SESSION_KEY = "kameng_use_points"  # the buyer chose to pay part of the order with points
 
 
 # -- cart -----------------------------------------------------------------------------------------------
@@ -59,11 +60,11 @@ def _fitted(request, lines: list[cart.Line], *, buy_now: bool = False) -> tuple[
     return kept, bool(notes)
 
 
-def _priced(lines: list[cart.Line], buyer) -> pricing.Quote | None:
+def _priced(lines: list[cart.Line], buyer, *, use_points: bool = False) -> pricing.Quote | None:
     """The quote of ``lines``, each line given its quoted line (for line totals at the price charged)."""
     if not lines:
         return None
-    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=buyer)
+    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=buyer, use_points=use_points)
     for line, quoted in zip(lines, quote.lines, strict=True):
         line.quoted = quoted
     return quote
@@ -221,6 +222,11 @@ def checkout(request):
             return redirect(placed)
     entries, buy_now = _checkout_entries(request)
     lines = cart.lines(entries)
+    signed_in = request.user.is_authenticated
+    if request.method == "POST" and request.POST.get("update") in ("points-on", "points-off"):
+        # "Use points" / "Don't use points": re-priced and shown before anything is placed.
+        request.session[USE_POINTS_SESSION_KEY] = request.POST["update"] == "points-on"
+    use_points = signed_in and bool(request.session.get(USE_POINTS_SESSION_KEY))
     # Quantities are changed on this page (the buyer sees the new total before placing) and kept
     # within the limits; either way nothing is placed in this request.
     changed = _posted_quantities(request, lines) if request.method == "POST" else None
@@ -234,10 +240,9 @@ def checkout(request):
         messages.info(request, _("Your cart is empty."))
         return redirect("orders:cart")
     placing = request.method == "POST" and changed is None and not fitted
-    signed_in = request.user.is_authenticated
     buyer_fields = _buyer_fields(lines)
     initial = {"idempotency_key": access.new_checkout_key(request), "email": request.user.email if signed_in else ""}
-    quote = _priced(lines, request.user)
+    quote = _priced(lines, request.user, use_points=use_points)
     pay_choices, wallet_short = _pay_choices(request, total_fen=quote.total_fen)
     form = forms.CheckoutForm(
         request.POST if placing else None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in,
@@ -267,6 +272,7 @@ def checkout(request):
                 idempotency_key=data["idempotency_key"],
                 client_ip=client_ip(request),
                 language=get_language(),
+                use_points=use_points,
                 skus={line.sku.pk: line.sku for line in lines},  # read just now by cart.lines
                 # Looked up above; no order had this key. (A replay of someone else's form finds
                 # their order and must go through place_order's own check.)
@@ -297,9 +303,24 @@ def checkout(request):
             return redirect(placed.order)
     context = {
         "form": form, "lines": lines, "quote": quote, "buy_now": buy_now, "paying": bool(pay_choices),
-        "wallet_short": wallet_short,
+        "wallet_short": wallet_short, **_points_context(request, quote=quote, use_points=use_points),
     }  # fmt: skip
     return render(request, "orders/checkout.html", context)
+
+
+def _points_context(request, *, quote: pricing.Quote, use_points: bool) -> dict:
+    """What the checkout says about points: those this order uses (or could use) and those it earns."""
+    if not request.user.is_authenticated:
+        return {}
+    used = next((a.amount_fen for a in quote.adjustments if a.rule == loyalty.RULE_POINTS), 0)
+    offer = None if used else loyalty.points_offer(buyer=request.user, quote=quote)
+    return {
+        "use_points": bool(used),
+        "points_used": quote.points_used,
+        "points_discount_fen": used,
+        "points_offer": offer if offer and offer.points else None,
+        "points_to_earn": loyalty.points_to_earn(total_fen=quote.total_fen),
+    }
 
 
 @dataclass
@@ -385,10 +406,22 @@ def detail(request, number: str):
         "query_secret": access.pop_secret_to_show(request, order),
         "Status": Order.Status,
         "waiting": status in (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.REFUNDING),
+        **_order_points(request, order, status),
     }
     response = render(request, "orders/detail.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _order_points(request, order: Order, status: str) -> dict:
+    """The points an unpaid order would earn (shown before paying), or those it earned, for its
+    signed-in buyer; goods orders only (a top-up earns none)."""
+    if order.kind != Order.Kind.GOODS or order.buyer_id is None or order.buyer_id != request.user.pk:
+        return {}
+    if status == Order.Status.PENDING_PAYMENT:
+        return {"points_to_earn": loyalty.points_to_earn(total_fen=order.total_fen)}
+    entry = points.find(kind=points.Kind.EARN, reference=order.number) if order.paid_at else None
+    return {"points_earned": entry.points if entry else 0}
 
 
 @never_cache

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from accounts import points
 from payments import ledger
 from payments.models import LedgerEntry, Payment, Settlement
 
@@ -150,3 +151,6 @@ def violations() -> Iterator[Violation]:
                 "platform_fee_mismatch",
                 f"order {order_id}: ledger {balances.get((order_id, ledger.PLATFORM_FEE), 0)} fen, settlements {fee}",
             )
+    # Points are a ledger of their own (accounts/points.py): each buyer's entries chain.
+    for account_id, problem in points.ledger_violations():
+        yield Violation("points_ledger_broken", f"points account {account_id}: {problem}")

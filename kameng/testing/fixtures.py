@@ -107,7 +107,9 @@ def operator(db):
 def demo_shop(db):
     from catalog.demo import seed_demo
 
-    return seed_demo(with_users=False)
+    # Without the demo member levels: a test that wants levels defines its own, so a buyer's
+    # second order in another test is not priced at a level it happened to reach.
+    return seed_demo(with_users=False, with_levels=False)
 
 
 @pytest.fixture
