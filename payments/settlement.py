@@ -7,9 +7,9 @@
   lowers the merchant's gross (the platform's fee shrinks with it); a platform-funded one does not
   lower the gross — the merchant is credited as if the buyer had paid it, and the platform's share
   of the order is ``fee − platform-funded discount`` (it pays the coupon out of its commission).
-  Today no discount carries ``funded_by="platform"`` on an order item, so orders are split with
-  ``platform_funded_fen=0``; the marketing issue records the per-line platform-funded share and
-  passes it here (the seam).
+  :func:`ensure_settlements` reads each line's platform-funded share from the order's stored price
+  breakdown (:func:`platform_funded_by_sku`: line adjustments such as the annual-member price);
+  order-level platform-funded discounts are not attributed to lines yet (the marketing issue).
 * :func:`create_due_settlements` (beat): orders delivered with no settlement yet get one per
   merchant, posted to the ledger as a split; due after ``SETTLEMENT_HOLD_DAYS`` (frozen until then).
 * :func:`execute_due_settlements` (beat): each due settlement is claimed under its row lock, paid
@@ -35,7 +35,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from kameng.money import round_half_up
@@ -152,6 +152,17 @@ def post_paid_payments(*, limit: int = 500) -> int:
     return done
 
 
+def platform_funded_by_sku(pricing: dict) -> dict[int, int]:
+    """Per SKU, the discounts of the stored price breakdown that the platform pays for (line
+    adjustments with ``funded_by="platform"``, e.g. the annual-member price). Order-level ones
+    (no ``sku_id``) are not attributed to lines here."""
+    funded: dict[int, int] = {}
+    for adjustment in (pricing or {}).get("adjustments", []):
+        if adjustment.get("funded_by") == "platform" and adjustment.get("sku_id") is not None:
+            funded[adjustment["sku_id"]] = funded.get(adjustment["sku_id"], 0) + int(adjustment["amount_fen"])
+    return funded
+
+
 def _request_no(order: Order, merchant_id: int) -> str:
     return f"S{order.pk:010d}M{merchant_id:08d}"
 
@@ -167,8 +178,12 @@ def ensure_settlements(order: Order) -> list[Settlement]:
     for paid in order.payments.filter(status=Payment.Status.PAID):
         post_payment(paid)
     items = OrderItem.objects.filter(order=order).select_related("merchant")
+    funded = platform_funded_by_sku(order.pricing)
     splits = compute_split(
-        [SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen) for item in items]
+        [
+            SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen, funded.pop(item.sku_id, 0))
+            for item in items
+        ]
     )
     if sum(split.paid_fen for split in splits) != payment.amount_fen:
         # Never expected (order_total_adds_up); not raised, so a refund being recorded is not blocked.
@@ -219,10 +234,42 @@ def post_top_ups(*, limit: int = 500) -> int:
     return done
 
 
+def post_memberships(*, limit: int = 500) -> int:
+    """Granted annual-membership orders are the platform's income: their money moves from
+    ``unallocated`` to ``platform_fee`` (no merchant split). What a refund already took out of
+    ``unallocated`` before this posting is not moved; refunds after it come out of ``platform_fee``
+    (:func:`reverse_for_refund`)."""
+    posted = Exists(LedgerEntry.objects.filter(kind="membership", reference=OuterRef("number")))
+    paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
+    done = 0
+    for order_id in (
+        Order.objects.filter(kind=Order.Kind.MEMBERSHIP, delivered_at__isnull=False, refunded_fen__lt=F("total_fen"))
+        .filter(paid)
+        .exclude(posted)
+        .values_list("pk", flat=True)[:limit]
+    ):
+        with transaction.atomic():
+            order = orders_locks.lock_order(order_id)
+            for payment in order.payments.filter(status=Payment.Status.PAID):
+                post_payment(payment)
+            amount = order.total_fen - order.refunded_fen
+            ledger.post(
+                order_id=order.pk, kind="membership", reference=order.number,
+                lines=[ledger.Line(ledger.UNALLOCATED, -amount), ledger.Line(ledger.PLATFORM_FEE, amount)],
+            )  # fmt: skip
+            done += 1
+    return done
+
+
+def _membership_posted(order: Order) -> bool:
+    return LedgerEntry.objects.filter(kind="membership", reference=order.number).exists()
+
+
 def create_due_settlements(*, limit: int = 500) -> int:
     """Delivered orders without settlements get them (beat; safe to run concurrently)."""
     post_paid_payments(limit=limit)
     post_top_ups(limit=limit)
+    post_memberships(limit=limit)
     has = Exists(Settlement.objects.filter(order=OuterRef("pk")))
     paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
     ids = list(
@@ -250,6 +297,18 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
     a duplicate payment's or an undelivered order's refund comes out of ``unallocated``.
     """
     post_payment(refund.payment)
+    if order.kind == Order.Kind.MEMBERSHIP:
+        # Never split: the money is in platform_fee once posted (post_memberships), else unallocated.
+        source = (
+            ledger.PLATFORM_FEE
+            if refund.reason != Refund.Reason.DUPLICATE_PAYMENT and _membership_posted(order)
+            else ledger.UNALLOCATED
+        )
+        ledger.post(
+            order_id=order.pk, kind="refund", reference=refund.out_refund_no,
+            lines=[ledger.Line(ledger.REFUND, refund.amount_fen), ledger.Line(source, -refund.amount_fen)],
+        )  # fmt: skip
+        return
     settlements = ensure_settlements(order) if _reverses_the_split(refund, order) else []
     if not settlements:
         ledger.post(

@@ -22,6 +22,8 @@ from catalog.models import Sku
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str
 from orders import payment_port, services
+from orders.membership import is_member_expr
+from orders.admin.membership import member_badge
 from orders.admin.common import (
     AUTOMATIC,
     NoteForm,
@@ -207,7 +209,8 @@ DATE_FIELDS = [
 class OrderAdmin(OrderScopedAdmin):
     merchant_path = "items__merchant"  # what the scope means; applied with EXISTS (OrderScopedAdmin)
     list_display = [
-        "number", "status", "email", "items_summary", "total", "refunded", "created_at", "paid_at", "delivered_at",
+        "number", "member", "status", "email", "items_summary", "total", "refunded", "created_at", "paid_at",
+        "delivered_at",
     ]  # fmt: skip
     list_filter = ["status", ("created_at", admin.DateFieldListFilter), OrderSkuFilter, ManualQueueFilter]
     search_fields = ["=number", "=email"]
@@ -243,8 +246,19 @@ class OrderAdmin(OrderScopedAdmin):
             super()
             .get_queryset(request)
             .select_related("buyer")
+            .annotate(is_member=is_member_expr("buyer_id"))
             .prefetch_related(Prefetch("items", queryset=visible, to_attr="visible_items"))
         )
+
+    def get_ordering(self, request):
+        """The manual-delivery queue serves active annual members first."""
+        if request.GET.get(ManualQueueFilter.parameter_name) == ManualQueueFilter.MANUAL:
+            return ["-is_member", "-created_at"]
+        return super().get_ordering(request)
+
+    @admin.display(description=_("priority"), ordering="is_member")
+    def member(self, obj):
+        return member_badge(obj.is_member)
 
     @admin.display(description=_("items"))
     def items_summary(self, obj):
