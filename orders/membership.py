@@ -75,6 +75,12 @@ def is_member_expr(user_ref: str, *, now=None) -> Exists:
     return Exists(Membership.objects.filter(user_id=OuterRef(user_ref), ends_at__gt=now or timezone.now()))
 
 
+def days_left(ends_at, now) -> int:
+    """Whole days left, rounded up (39 days and 2 hours is "40 days left"); 0 once expired."""
+    seconds = (ends_at - now).total_seconds()
+    return max(0, -int(-seconds // 86_400))
+
+
 def plans_on_sale():
     return MembershipPlan.objects.filter(is_active=True)
 
@@ -183,8 +189,10 @@ def revoke_for_refund(order: Order, now=None) -> int:
     if extra <= 0:
         return 0
     membership = Membership.objects.select_for_update().get(pk=grant_row.membership_id)
-    ends_at = max(now, membership.ends_at - timedelta(seconds=extra)) if membership.ends_at > now else membership.ends_at
-    Membership.objects.filter(pk=membership.pk).update(ends_at=ends_at)
+    if membership.ends_at > now:  # an expired membership has nothing left to take
+        Membership.objects.filter(pk=membership.pk).update(
+            ends_at=max(now, membership.ends_at - timedelta(seconds=extra))
+        )
     MembershipGrant.objects.filter(pk=grant_row.pk).update(revoked_seconds=F("revoked_seconds") + extra)
     return extra
 
@@ -210,12 +218,8 @@ def member_discount(quote: pricing.Quote) -> None:
         wanted = unit_discount_fen(line.unit_price_fen, membership.discount_percent) * line.quantity
         extra = wanted - level.get(line.sku.pk, 0)
         if extra > 0:
-            quote.add(
-                pricing.Adjustment(
-                    rule=RULE, label=str(gettext_lazy("Annual member price")), amount_fen=extra,
-                    funded_by="platform", sku_id=line.sku.pk,
-                )  # fmt: skip
-            )
+            label = str(gettext_lazy("Annual member price"))
+            quote.add(pricing.Adjustment(RULE, label, extra, funded_by="platform", sku_id=line.sku.pk))
 
 
 # -- renewal reminders -----------------------------------------------------------------------------------
@@ -252,7 +256,7 @@ def send_renewal_reminder(*, membership_id: int, now=None) -> bool:
         context = {
             "user": user,
             "ends_at": membership.ends_at,
-            "days_left": max(1, (membership.ends_at - now).days),
+            "days_left": days_left(membership.ends_at, now),
             "renew_url": settings.SITE_URL.rstrip("/") + reverse("accounts:membership"),
             "shop_name": settings.SHOP_NAME,
         }

@@ -30,7 +30,7 @@ def membership_page(request):
         "membership": current,
         "active": current is not None and current.ends_at > now,
         "expired": current is not None and current.ends_at <= now,
-        "days_left": max(0, (current.ends_at - now).days) if current is not None else 0,
+        "days_left": membership.days_left(current.ends_at, now) if current is not None else 0,
         "plans": list(membership.plans_on_sale()),
         # One key per rendered page: a double click buys one membership order.
         "idempotency_key": uuid.uuid4().hex,

@@ -310,7 +310,8 @@ class MembershipPlan(models.Model):
     price_fen = models.BigIntegerField(_("price (fen)"))
     duration_days = models.PositiveIntegerField(_("duration (days)"), default=365)
     discount_percent = models.PositiveSmallIntegerField(
-        _("member discount (%)"), help_text=_("Taken off the list price of every denomination while the membership runs.")
+        _("member discount (%)"),
+        help_text=_("Taken off the list price of every denomination while the membership runs."),
     )
     is_active = models.BooleanField(_("on sale"), default=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts import usercenter
-from orders import selectors
+from orders import membership, selectors
 from orders.models import Membership
 
 # The tabs the card shows (not "all": the card's title links there), with their labels.
@@ -38,7 +38,7 @@ def membership_context(request) -> dict:
     return {
         "active": current is not None and current.ends_at > now,
         "ends_at": current.ends_at if current is not None else None,
-        "days_left": max(0, (current.ends_at - now).days) if current is not None else 0,
+        "days_left": membership.days_left(current.ends_at, now) if current is not None else 0,
     }
 
 

@@ -7,9 +7,9 @@
   lowers the merchant's gross (the platform's fee shrinks with it); a platform-funded one does not
   lower the gross — the merchant is credited as if the buyer had paid it, and the platform's share
   of the order is ``fee − platform-funded discount`` (it pays the coupon out of its commission).
-  :func:`ensure_settlements` reads each line's platform-funded share from the order's stored price
-  breakdown (:func:`platform_funded_by_sku`: line adjustments such as the annual-member price);
-  order-level platform-funded discounts are not attributed to lines yet (the marketing issue).
+  Today no discount carries ``funded_by="platform"`` on an order item, so orders are split with
+  ``platform_funded_fen=0``; the marketing issue records the per-line platform-funded share and
+  passes it here (the seam).
 * :func:`create_due_settlements` (beat): orders delivered with no settlement yet get one per
   merchant, posted to the ledger as a split; due after ``SETTLEMENT_HOLD_DAYS`` (frozen until then).
 * :func:`execute_due_settlements` (beat): each due settlement is claimed under its row lock, paid
@@ -152,17 +152,6 @@ def post_paid_payments(*, limit: int = 500) -> int:
     return done
 
 
-def platform_funded_by_sku(pricing: dict) -> dict[int, int]:
-    """Per SKU, the discounts of the stored price breakdown that the platform pays for (line
-    adjustments with ``funded_by="platform"``, e.g. the annual-member price). Order-level ones
-    (no ``sku_id``) are not attributed to lines here."""
-    funded: dict[int, int] = {}
-    for adjustment in (pricing or {}).get("adjustments", []):
-        if adjustment.get("funded_by") == "platform" and adjustment.get("sku_id") is not None:
-            funded[adjustment["sku_id"]] = funded.get(adjustment["sku_id"], 0) + int(adjustment["amount_fen"])
-    return funded
-
-
 def _request_no(order: Order, merchant_id: int) -> str:
     return f"S{order.pk:010d}M{merchant_id:08d}"
 
@@ -178,12 +167,8 @@ def ensure_settlements(order: Order) -> list[Settlement]:
     for paid in order.payments.filter(status=Payment.Status.PAID):
         post_payment(paid)
     items = OrderItem.objects.filter(order=order).select_related("merchant")
-    funded = platform_funded_by_sku(order.pricing)
     splits = compute_split(
-        [
-            SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen, funded.pop(item.sku_id, 0))
-            for item in items
-        ]
+        [SplitLine(item.merchant_id, item.merchant.commission_rate, item.total_fen) for item in items]
     )
     if sum(split.paid_fen for split in splits) != payment.amount_fen:
         # Never expected (order_total_adds_up); not raised, so a refund being recorded is not blocked.

@@ -82,8 +82,8 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
     merchant_path = "order__items__merchant"  # applied with EXISTS (OrderScopedAdmin)
     order_ref = "order_id"
     list_display = [
-        "order_number", "member", "reason", "status", "created_at", "has_evidence", "refund", "decided_by", "decided_at",
-        "order_status",
+        "order_number", "member", "reason", "status", "created_at", "has_evidence", "refund", "decided_by",
+        "decided_at", "order_status",
     ]  # fmt: skip
     list_filter = ["status", "reason", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["order", "decided_by"]
@@ -102,7 +102,7 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
 
     def get_ordering(self, request):
         """Requests of active annual members first (orders/membership.py), then the newest."""
-        return ["-is_member", "-created_at"]
+        return [is_member_expr("order__buyer_id").desc(), "-created_at"]
 
     @admin.display(description=_("priority"), ordering="is_member")
     def member(self, obj):

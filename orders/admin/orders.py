@@ -22,8 +22,6 @@ from catalog.models import Sku
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str
 from orders import payment_port, services
-from orders.membership import is_member_expr
-from orders.admin.membership import member_badge
 from orders.admin.common import (
     AUTOMATIC,
     NoteForm,
@@ -36,7 +34,9 @@ from orders.admin.common import (
     readonly_inline_permissions,
     yuan,
 )
+from orders.admin.membership import member_badge
 from orders.exports import export_order_lines
+from orders.membership import is_member_expr
 from orders.models import Order, OrderEvent, OrderItem, OrderItemCode
 from orders.payment_port import PaymentRefused, RefundRoute
 from orders.selectors import items_visible_to
@@ -253,7 +253,8 @@ class OrderAdmin(OrderScopedAdmin):
     def get_ordering(self, request):
         """The manual-delivery queue serves active annual members first."""
         if request.GET.get(ManualQueueFilter.parameter_name) == ManualQueueFilter.MANUAL:
-            return ["-is_member", "-created_at"]
+            # An expression, not the annotation: ModelAdmin.get_queryset orders before annotating.
+            return [is_member_expr("buyer_id").desc(), "-created_at"]
         return super().get_ordering(request)
 
     @admin.display(description=_("priority"), ordering="is_member")
