@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kameng.money import round_half_up
-from orders import pricing
+from orders import locks, pricing
 from orders.models import Fulfilment, Membership, MembershipGrant, MembershipPlan, Order, OrderEvent
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def grant(order: Order, now) -> MembershipGrant:
     plan = MembershipPlan.objects.get(pk=order.pricing["membership_plan_id"])
     days = int(order.pricing["duration_days"])
     percent = int(order.pricing["discount_percent"])
-    membership = Membership.objects.select_for_update().filter(user_id=order.buyer_id).first()
+    membership = locks.lock_membership(order.buyer_id)
     if membership is None:
         membership = Membership.objects.create(
             user_id=order.buyer_id, plan=plan, discount_percent=percent, started_at=now, ends_at=now
@@ -179,7 +179,7 @@ def revoke_for_refund(order: Order, now=None) -> int:
     """Shorten the membership by the refunded share of what ``order`` granted (caller holds the
     order lock, ``order.refunded_fen`` up to date). Cumulative, so it may run after every refund;
     returns the seconds taken back by this call."""
-    grant_row = MembershipGrant.objects.filter(order=order).first()
+    grant_row = MembershipGrant.objects.filter(order=order).select_related("membership").first()
     if grant_row is None or order.total_fen <= 0:
         return 0
     now = now or timezone.now()
@@ -188,8 +188,8 @@ def revoke_for_refund(order: Order, now=None) -> int:
     extra = target - grant_row.revoked_seconds
     if extra <= 0:
         return 0
-    membership = Membership.objects.select_for_update().get(pk=grant_row.membership_id)
-    if membership.ends_at > now:  # an expired membership has nothing left to take
+    membership = locks.lock_membership(grant_row.membership.user_id)
+    if membership is not None and membership.ends_at > now:  # an expired membership has nothing left to take
         Membership.objects.filter(pk=membership.pk).update(
             ends_at=max(now, membership.ends_at - timedelta(seconds=extra))
         )
@@ -210,7 +210,7 @@ def member_discount(quote: pricing.Quote) -> None:
         membership = active_membership(buyer)
     if membership is None or not membership.discount_percent:
         return
-    level = {}
+    level: dict[int, int] = {}
     for adjustment in quote.adjustments:
         if adjustment.rule == LEVEL_RULE and adjustment.sku_id is not None:
             level[adjustment.sku_id] = level.get(adjustment.sku_id, 0) + adjustment.amount_fen

@@ -263,6 +263,8 @@ class OrderAdmin(OrderScopedAdmin):
 
     @admin.display(description=_("items"))
     def items_summary(self, obj):
+        if obj.kind != Order.Kind.GOODS:  # a wallet top-up or an annual membership has no items
+            return " · ".join(filter(None, [str(obj.get_kind_display()), (obj.pricing or {}).get("plan_name", "")]))
         return format_html_join(
             "", "<div>{} · {} × {}</div>", ((i.product_title, i.sku_label, i.quantity) for i in obj.visible_items)
         )
