@@ -149,9 +149,14 @@ def grant(order: Order, now) -> MembershipGrant:
     percent = int(order.pricing["discount_percent"])
     membership = locks.lock_membership(order.buyer_id)
     if membership is None:
-        membership = Membership.objects.create(
-            user_id=order.buyer_id, plan=plan, discount_percent=percent, started_at=now, ends_at=now
+        # The buyer's first: two memberships paid at once both get here. ON CONFLICT DO NOTHING lets
+        # the second wait for the first's row instead of failing, then both extend it in turn.
+        Membership.objects.bulk_create(
+            [Membership(user_id=order.buyer_id, plan=plan, discount_percent=percent, started_at=now, ends_at=now)],
+            ignore_conflicts=True,
         )
+        membership = locks.lock_membership(order.buyer_id)
+        assert membership is not None
     renewing = membership.ends_at > now
     starts_at = membership.ends_at if renewing else now
     ends_at = starts_at + timedelta(days=days)

@@ -197,7 +197,16 @@ def test_plans_are_managed_by_operators_not_merchants(operator, merchant_staff, 
     assert signed_in(merchant_staff).get(reverse("admin:orders_membershipplan_changelist")).status_code == 403
     assert signed_in(merchant_staff).get(reverse("admin:orders_membership_changelist")).status_code == 403
     response = signed_in(merchant_staff).get(reverse("admin:orders_membershipplan_change", args=[plan.pk]))
-    assert response.status_code in (403, 302, 404)
+    assert response.status_code == 403
+
+
+def test_membership_orders_are_the_platforms_merchants_do_not_see_them(operator, merchant_staff, user, plan):
+    order = membership.place_membership(buyer=user, plan_id=plan.pk, idempotency_key="adm").order
+    listed = signed_in(operator).get(reverse("admin:orders_order_changelist"))
+    assert [o.number for o in listed.context["cl"].result_list] == [order.number]
+    assert "annual membership · 年度会员" in listed.content.decode()
+    assert signed_in(merchant_staff).get(reverse("admin:orders_order_changelist")).context["cl"].result_count == 0
+    assert signed_in(merchant_staff).get(reverse("admin:orders_order_change", args=[order.pk])).status_code == 404
 
 
 # --- renewal reminders -----------------------------------------------------------------------------

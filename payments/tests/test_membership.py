@@ -210,3 +210,35 @@ def test_refunding_an_early_renewal_takes_its_period_off_the_end_and_a_partial_r
     assert membership.active_membership(user) is not None
     assert MembershipGrant.objects.get(order=renewal).revoked_seconds == 365 * 86_400
     assert list(violations()) == []
+
+
+def test_two_first_memberships_paid_at_once_both_count(user, plan):
+    """Two delivery workers granting the buyer's first membership at the same time: one row, both
+    periods (the second waits for the first's insert instead of failing)."""
+    import threading
+
+    from django.db import connection
+
+    first = membership.place_membership(buyer=user, plan_id=plan.pk, idempotency_key="a").order
+    second = membership.place_membership(buyer=user, plan_id=plan.pk, idempotency_key="b").order
+    Order.objects.filter(pk__in=[first.pk, second.pk]).update(status=Order.Status.PAID, paid_at=timezone.now())
+    barrier = threading.Barrier(2)
+    results = []
+
+    def deliver(order_id):
+        try:
+            barrier.wait()
+            results.append(orders.deliver_order(order_id=order_id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(order.pk,)) for order in (first, second)]
+    before = timezone.now()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == ["delivered", "delivered"]
+    held = Membership.objects.get()
+    assert held.ends_at >= before + timedelta(days=730) and MembershipGrant.objects.count() == 2
