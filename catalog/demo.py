@@ -172,4 +172,7 @@ def seed_demo(*, with_users: bool = True, with_codes: bool = True) -> DemoShop:
                 count = DEMO_STOCK_OVERRIDES.get((slug, label), DEMO_STOCK)
                 services.add_codes(sku=sku, secrets=[demo_code(sku, n) for n in range(count)])
         products[slug] = product
+    from catalog.signals import demo_seeded
+
+    demo_seeded.send(sender=None)  # apps above the catalog add their demo rows (idempotent)
     return DemoShop(merchant=merchant, other_merchant=other_merchant, categories=categories, products=products)

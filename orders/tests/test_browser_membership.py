@@ -14,8 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_buy_a_membership_on_a_phone_then_see_the_member_price(page, live_server, demo_shop, user, password):
-    MembershipPlan.objects.create(name="年度会员", name_en="Annual", price_fen=9_900, duration_days=365,
-                                  discount_percent=5)  # fmt: skip
+    assert MembershipPlan.objects.get().price_fen == 9_900  # the demo shop's plan (seed_demo)
     sign_in(page.context, live_server, user, password)
 
     page.goto("/p/steam-wallet/")
@@ -27,7 +26,7 @@ def test_buy_a_membership_on_a_phone_then_see_the_member_price(page, live_server
 
     page.get_by_role("button", name="Buy").click()
     page.wait_for_url(re.compile(r"/orders/K\d+/$"))
-    assert page.get_by_text("Annual membership 年度会员 (365 days), ¥99.00").is_visible()
+    assert page.get_by_text("Annual membership 年度会员 (365 days), ¥99.00").is_visible()  # the Chinese name
     page.get_by_role("button", name=re.compile(r"^Pay ¥99\.00 with")).first.click()
     page.wait_for_url("**/payments/sandbox/**")
     page.get_by_role("button", name="Pay", exact=True).click()

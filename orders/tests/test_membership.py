@@ -132,6 +132,16 @@ def test_the_checkout_shows_the_member_price_in_the_breakdown(stocked_sku, user,
     assert "Annual member price" in page and "¥9.50" in page
 
 
+def test_the_demo_shop_sells_one_annual_membership_however_often_it_is_seeded(demo_shop):
+    from catalog.demo import seed_demo
+
+    seed_demo(with_users=False, with_codes=False)
+    demo = MembershipPlan.objects.get()
+    assert (demo.name, demo.price_fen, demo.duration_days, demo.discount_percent, demo.is_active) == (
+        "年度会员", 9_900, 365, 5, True,
+    )  # fmt: skip
+
+
 # --- priority in the admin queues ------------------------------------------------------------------
 @pytest.fixture
 def manual_orders(stocked_sku, user, plan):
@@ -320,8 +330,7 @@ def test_the_product_page_shows_members_their_price_and_others_what_members_save
     member = text_of(signed_in(user).get(url).content.decode())
     assert "Member price ¥9.50" in member and "Members save" not in member
 
-    plan.is_active = False
-    plan.save()
+    MembershipPlan.objects.update(is_active=False)  # this plan and the demo shop's
     Membership.objects.all().delete()
     nothing = text_of(signed_in(user).get(url).content.decode())
     assert "Member price" not in nothing and "Members save" not in nothing
