@@ -116,6 +116,7 @@ def place_membership(
     snapshot = {
         "membership_plan_id": plan.pk,
         "plan_name": plan.name,
+        "plan_name_en": plan.name_en,
         "duration_days": plan.duration_days,
         "discount_percent": plan.discount_percent,
     }

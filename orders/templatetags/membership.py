@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django import template
 from django.db.models import Max
 from django.urls import reverse
+from django.utils.translation import get_language
 
 from orders import membership
 
@@ -41,3 +42,12 @@ def member_offer(context, skus) -> Offer | None:
         sku.member_saving_fen = saving
         sku.member_price_fen = sku.price_fen - saving
     return Offer(member=current is not None, percent=percent, url=reverse("accounts:membership"))
+
+
+@register.filter
+def plan_name(order) -> str:
+    """``{{ order|plan_name }}``: the name of the plan a membership order bought, as it was then
+    (snapshotted in ``Order.pricing``), in English on the English site when it had one."""
+    pricing = order.pricing or {}
+    english = pricing.get("plan_name_en", "") if get_language() == "en" else ""
+    return english or pricing.get("plan_name", "")

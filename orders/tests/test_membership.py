@@ -350,3 +350,12 @@ def test_the_product_page_queries_do_not_grow_with_its_denominations(stocked_sku
         page = browser.get(url).content.decode()
     assert "Member price ¥7.60" in text_of(page)  # ¥8.00 less 5%
     assert len(many) == len(few)
+
+
+def test_my_orders_and_the_order_page_name_the_plan_in_the_buyers_language(user, plan):
+    order = membership.place_membership(buyer=user, plan_id=plan.pk, idempotency_key="names").order
+    plan.name = "改名了"
+    plan.save()  # what was bought is the snapshot
+    assert "Membership: Annual" in text_of(signed_in(user).get(reverse("orders:mine")).content.decode())
+    page = text_of(signed_in(user, "zh-hans").get(order.get_absolute_url()).content.decode())
+    assert "会员：年度会员，365 天，¥99.00" in page

@@ -69,7 +69,7 @@ def test_buying_on_the_membership_page_through_the_sandbox_starts_a_membership_o
     assert response.url == again.url == order.get_absolute_url()
     assert (order.kind, order.total_fen, order.buyer, order.status) == ("member", 9_900, user, "pending_payment")
     detail = browser.get(order.get_absolute_url()).content.decode()
-    assert "Annual membership 年度会员 (365 days), ¥99.00" in detail and 'value="sandbox"' in detail
+    assert "Membership: Annual, 365 days, ¥99.00" in detail and 'value="sandbox"' in detail
 
     started = browser.post(reverse("payments:start", args=[order.number]), {"provider": "sandbox"})
     before = timezone.now()
