@@ -42,7 +42,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from kameng.money import round_half_up
 from orders import locks, pricing
@@ -210,10 +209,7 @@ def revoke_for_refund(order: Order, now=None) -> int:
 def member_discount(quote: pricing.Quote) -> None:
     """An active member pays ``discount_percent`` less on every line, funded by the platform, unless
     the line's member-level discount is already as good (they do not stack: the better one wins)."""
-    buyer = quote.context.get("buyer")
-    membership = quote.context.get("membership", ...)
-    if membership is ...:
-        membership = active_membership(buyer)
+    membership = active_membership(quote.context.get("buyer"))
     if membership is None or not membership.discount_percent:
         return
     level: dict[int, int] = {}
@@ -224,7 +220,7 @@ def member_discount(quote: pricing.Quote) -> None:
         wanted = unit_discount_fen(line.unit_price_fen, membership.discount_percent) * line.quantity
         extra = wanted - level.get(line.sku.pk, 0)
         if extra > 0:
-            label = str(gettext_lazy("Annual member price"))
+            label = _("Annual member price")  # in the buyer's language, stored with the breakdown
             quote.add(pricing.Adjustment(RULE, label, extra, funded_by="platform", sku_id=line.sku.pk))
 
 
