@@ -7,6 +7,7 @@ nothing, so its card is simply absent.
 Slots (lower first), so later cards find their place without touching the page:
 
 * ``WALLET`` (100): balance, top-up, history — payments.
+* ``MEMBERSHIP`` (150): the annual membership, its expiry and a link to buy or renew — orders.
 * ``POINTS`` (200): points balance and level with progress to the next — accounts (``loyalty_card.py``).
 * ``ORDERS`` (300): counts of orders by status — orders.
 * ``COUPONS`` (400): coupons and invitations — reserved for marketing.
@@ -21,6 +22,7 @@ from typing import Any
 from django.apps import apps
 
 WALLET = 100
+MEMBERSHIP = 150
 POINTS = 200
 ORDERS = 300
 COUPONS = 400

@@ -195,4 +195,8 @@ def seed_demo(*, with_users: bool = True, with_codes: bool = True, with_levels: 
         products[slug] = product
     if with_levels:
         seed_levels()
+
+    from catalog.signals import demo_seeded
+
+    demo_seeded.send(sender=None)  # apps above the catalog add their demo rows (idempotent)
     return DemoShop(merchant=merchant, other_merchant=other_merchant, categories=categories, products=products)

@@ -168,6 +168,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Annual membership: renewal reminders MEMBERSHIP_REMINDER_DAYS before expiry (orders/membership.py).
+    "orders.send_membership_reminders": {
+        "task": "orders.tasks.send_membership_reminders",
+        "schedule": crontab(hour=10, minute=20),
+        "options": {"expires": 3 * 3600},
+    },
     "accounts.clear_expired_sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=4, minute=17),
@@ -404,6 +410,8 @@ WECHATPAY_PROFIT_SHARING_MAX_RATIO = cfg.str("WECHATPAY_PROFIT_SHARING_MAX_RATIO
 # Wallet top-ups paid through Alipay / WeChat Pay: the smallest and largest amount, in fen.
 WALLET_TOP_UP_MIN_FEN = cfg.int("WALLET_TOP_UP_MIN_FEN", default=100)
 WALLET_TOP_UP_MAX_FEN = cfg.int("WALLET_TOP_UP_MAX_FEN", default=500_000)
+# Annual membership: e-mail a renewal reminder this many days before a membership expires.
+MEMBERSHIP_REMINDER_DAYS = cfg.int("MEMBERSHIP_REMINDER_DAYS", default=7)
 # The sandbox payment gateway (a local page with Pay / Fail buttons) exists only in DEBUG.
 PAYMENT_SANDBOX_ENABLED = DEBUG
 PAYMENT_NOTIFY_BASE_URL = cfg.str("PAYMENT_NOTIFY_BASE_URL", default=SITE_URL)

@@ -7,7 +7,12 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
-        from orders import loyalty, receivers, usercenter  # noqa: F401  (loyalty registers its pricing rules)
+        from orders import (  # noqa: F401  (loyalty and membership register their pricing rules)
+            loyalty,
+            membership,
+            receivers,
+            usercenter,
+        )
 
-        usercenter.register()  # the orders card of the user-center home (accounts/usercenter.py)
+        usercenter.register()  # the orders and membership cards of the user-center home (accounts/usercenter.py)
         receivers.connect()  # guest orders are claimed by a verified e-mail (allauth's signals)

@@ -13,6 +13,8 @@ ascending primary key:
 6. ``accounts.Wallet`` — one user's, in ``accounts.wallet.move``
 7. ``payments.Settlement`` — by merchant id (``payments/locks.py``); ledger and wallet entries are
    insert-only and never locked
+8. ``orders.Membership`` — one buyer's, :func:`lock_membership` (granted by delivery, shortened at the
+   end of a refund's chain in ``orders.services.record_refund``)
 
 Low-stock checks lock ``catalog.Sku`` rows alone (``FOR NO KEY UPDATE``, ascending id) in a
 transaction of their own, after the stock change committed (``catalog/stock.py``), so they never
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from orders.models import Order
+from orders.models import Membership, Order
 
 
 def lock_order(order_id: int) -> Order:
@@ -40,3 +42,8 @@ def lock_free_orders(queryset: QuerySet[Order], *, limit: int) -> list[Order]:
     """Lock up to ``limit`` orders of ``queryset`` in ascending id, skipping those another
     transaction holds (periodic sweeps: two runs at once share the work instead of waiting)."""
     return list(queryset.select_for_update(skip_locked=True).order_by("pk")[:limit])
+
+
+def lock_membership(user_id: int) -> Membership | None:
+    """Lock one buyer's annual membership (step 8), if there is one. Inside ``transaction.atomic``."""
+    return Membership.objects.select_for_update().filter(user_id=user_id).first()

@@ -37,6 +37,9 @@ class Order(models.Model):
     class Kind(models.TextChoices):
         GOODS = "goods", _("goods")
         TOP_UP = "top_up", _("wallet top-up")
+        # An annual membership (orders/membership.py): no items, paying it starts or extends the
+        # buyer's Membership. "member", not "membership": the column holds 8 characters.
+        MEMBERSHIP = "member", _("annual membership")
 
     class RefundingReason(models.TextChoices):
         """Why an order is (or was last) ``refunding``: the stranded-refund sweep looks for
@@ -92,6 +95,10 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="top_up") | (Q(buyer__isnull=False) & Q(total_fen__gt=0)),
                 name="order_top_up_has_buyer_and_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="member") | (Q(buyer__isnull=False) & Q(total_fen__gt=0)),
+                name="order_membership_has_buyer_and_amount",
             ),
             models.CheckConstraint(
                 condition=Q(total_fen=models.F("subtotal_fen") - models.F("discount_fen")), name="order_total_adds_up"
@@ -214,6 +221,8 @@ class OrderEvent(models.Model):
         DELIVERED = "delivered", _("delivered")
         AWAITING_MERCHANT = "awaiting_merchant", _("waiting for the merchant")
         WALLET_CREDITED = "wallet_credited", _("wallet credited")
+        MEMBERSHIP_GRANTED = "membership_granted", _("membership started or extended")
+        MEMBERSHIP_SHORTENED = "membership_shortened", _("membership shortened by a refund")
         CODES_REALLOCATED = "codes_reallocated", _("codes taken anew")
         CODES_VIEWED = "codes_viewed", pgettext_lazy("order event", "codes first viewed")
         DELIVERY_FAILED = "delivery_failed", _("could not deliver")
@@ -298,3 +307,75 @@ class AfterSalesRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order} · {self.get_reason_display()}"
+
+
+class MembershipPlan(models.Model):
+    """An annual-membership offer, defined by operators in admin (orders/membership.py)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    name_en = models.CharField(_("name (English)"), max_length=60, blank=True)
+    price_fen = models.BigIntegerField(_("price (fen)"))
+    duration_days = models.PositiveIntegerField(_("duration (days)"), default=365)
+    discount_percent = models.PositiveSmallIntegerField(
+        _("member discount (%)"),
+        help_text=_("Taken off the list price of every denomination while the membership runs."),
+    )
+    is_active = models.BooleanField(_("on sale"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("membership plan")
+        verbose_name_plural = _("membership plans")
+        ordering = ["position", "price_fen", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_fen__gt=0), name="membership_plan_price_positive"),
+            models.CheckConstraint(condition=Q(duration_days__gte=1), name="membership_plan_duration_positive"),
+            models.CheckConstraint(condition=Q(discount_percent__lte=90), name="membership_plan_discount_at_most_90"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A buyer's annual membership: one row per buyer, active while ``ends_at`` is in the future.
+
+    ``ends_at`` moves only through orders/membership.py: a paid membership order extends it (from
+    now, or from the current end when it has not expired yet), a refund shortens it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    plan = models.ForeignKey(MembershipPlan, on_delete=models.PROTECT, related_name="+", verbose_name=_("plan"))
+    # The plan's discount when it was last bought: later changes of the plan do not change it.
+    discount_percent = models.PositiveSmallIntegerField(_("member discount (%)"))
+    started_at = models.DateTimeField(_("member since"))
+    ends_at = models.DateTimeField(_("expires"), db_index=True)
+    # The ``ends_at`` a renewal reminder was sent for: one reminder per membership period.
+    reminded_for = models.DateTimeField(_("reminder sent for"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.ends_at:%Y-%m-%d}"
+
+
+class MembershipGrant(models.Model):
+    """The time one paid membership order gave (reference = the order: granted once), and what
+    refunds of it took back."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="membership_grant")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="grants")
+    plan = models.ForeignKey(MembershipPlan, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    revoked_seconds = models.BigIntegerField(_("taken back by refunds (seconds)"), default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership period")
+        verbose_name_plural = _("membership periods")
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return f"{self.order} · {self.starts_at:%Y-%m-%d}–{self.ends_at:%Y-%m-%d}"

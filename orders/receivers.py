@@ -5,7 +5,10 @@ Claimed when an address is confirmed, and at sign-up and every login for the add
 verified (a social or pre-verified sign-up, a password reset that verified it, guest orders placed
 signed out after the account existed). An unverified address claims nothing: anyone can type any
 e-mail at sign-up. Phone numbers join here with the phone/SMS work (a verified phone number →
-a ``claim_guest_orders_by_phone``)."""
+a ``claim_guest_orders_by_phone``).
+
+Also here: the demo shop's annual-membership plan, added when ``catalog.demo.seed_demo`` says it ran
+(``catalog.signals.demo_seeded``)."""
 
 from __future__ import annotations
 
@@ -26,9 +29,22 @@ def claim_verified_addresses(sender, request=None, user=None, **kwargs) -> None:
         services.claim_guest_orders(user=user, email=email)
 
 
+def seed_demo_membership_plan(sender=None, **kwargs) -> None:
+    """The demo shop sells an annual membership (found by name, so seeding twice keeps one)."""
+    from orders.models import MembershipPlan
+
+    MembershipPlan.objects.get_or_create(
+        name="年度会员",
+        defaults={"name_en": "Annual membership", "price_fen": 9_900, "duration_days": 365, "discount_percent": 5},
+    )
+
+
 def connect() -> None:
     from allauth.account.signals import email_confirmed, user_logged_in, user_signed_up
 
     email_confirmed.connect(claim_on_confirmation, dispatch_uid="orders.claim_on_confirmation")
     user_signed_up.connect(claim_verified_addresses, dispatch_uid="orders.claim_on_sign_up")
     user_logged_in.connect(claim_verified_addresses, dispatch_uid="orders.claim_on_login")
+    from catalog.signals import demo_seeded
+
+    demo_seeded.connect(seed_demo_membership_plan, dispatch_uid="orders.seed_demo_membership_plan")

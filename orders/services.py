@@ -552,6 +552,10 @@ def deliver_order(*, order_id: int) -> str:
             return DeliveryOutcome.SKIPPED
         if order.kind == Order.Kind.TOP_UP:
             return _deliver_top_up(order, now)
+        if order.kind == Order.Kind.MEMBERSHIP:
+            from orders import membership
+
+            return membership.deliver(order, now)
         items = list(order.items.all())
         automatic = [i for i in items if i.delivery_mode == Product.DeliveryMode.AUTOMATIC]
         manual = [i for i in items if i.delivery_mode != Product.DeliveryMode.AUTOMATIC]
@@ -684,6 +688,12 @@ def record_refund(*, order_id: int, amount_fen: int, note: str = "") -> None:
         record_event(order, kind="refunded", note=note, data={"amount_fen": amount_fen})
         # Points earned are taken back and points spent given back in proportion; the level follows.
         loyalty.refunded(order, before_fen=before_fen, after_fen=order.refunded_fen)
+        if order.kind == Order.Kind.MEMBERSHIP:
+            from orders import membership
+
+            # The refunded share of the period this order bought comes off the membership's end.
+            if taken := membership.revoke_for_refund(order):
+                record_event(order, kind="membership_shortened", data={"seconds": taken})
         if order.refunded_fen >= order.total_fen:
             transition(
                 order, source=[Status.REFUNDING, Status.DELIVERED, Status.PAID, Status.PROCESSING],

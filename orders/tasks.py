@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from kameng.tasks import exclusive
-from orders import aftersales, emails, services
+from orders import aftersales, emails, membership, services
 
 
 # Nobody waits for a delivery's result: not storing it spares the worker a Redis write and the
@@ -33,3 +33,14 @@ def expire_overdue_orders() -> int:
 @exclusive(timeout=300)
 def redeliver_stuck_orders() -> int:
     return services.redeliver_stuck_orders()
+
+
+@shared_task
+def send_membership_reminder(*, membership_id: int) -> bool:
+    return membership.send_renewal_reminder(membership_id=membership_id)
+
+
+@shared_task
+@exclusive(timeout=600)
+def send_membership_reminders() -> int:
+    return membership.send_renewal_reminders()

@@ -1,5 +1,5 @@
-"""The orders card of the user-center home (accounts/usercenter.py): how many orders wait in
-each "my orders" tab, each count a link to its tab."""
+"""The cards orders gives the user-center home (accounts/usercenter.py): how many orders wait in
+each "my orders" tab, each count a link to its tab; and the annual membership with its expiry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts import usercenter
-from orders import selectors
+from orders import membership, selectors
+from orders.models import Membership
 
 # The tabs the card shows (not "all": the card's title links there), with their labels.
 TABS = (
@@ -30,7 +31,25 @@ def card_context(request) -> dict:
     }
 
 
+def membership_context(request) -> dict:
+    """One query: the buyer's membership, running or not."""
+    now = timezone.now()
+    current = Membership.objects.filter(user=request.user).only("ends_at").first()
+    return {
+        "active": current is not None and current.ends_at > now,
+        "ends_at": current.ends_at if current is not None else None,
+        "days_left": membership.days_left(current.ends_at, now) if current is not None else 0,
+    }
+
+
 def register() -> None:
+    usercenter.register(
+        name="membership",
+        app="orders",
+        template="orders/membership_card.html",
+        context=membership_context,
+        order=usercenter.MEMBERSHIP,
+    )
     usercenter.register(
         name="orders",
         app="orders",

@@ -399,6 +399,8 @@ def detail(request, number: str):
         "wallet_balance_fen": balance,
         "wallet_short": _wallet_short(request, total_fen=order.total_fen, balance_fen=balance),
         "top_up": top_up,
+        "goods": order.kind == Order.Kind.GOODS,  # items, codes, downloads and after-sales
+        "membership_order": order.kind == Order.Kind.MEMBERSHIP,
         # mm:ss, the same as order.js ticks it (and what is read without JavaScript).
         "countdown": format_html(
             '<strong id="countdown" data-seconds="{}">{}</strong>', seconds_left, f"{minutes}:{seconds:02d}"
@@ -447,7 +449,7 @@ def download_codes(request, number: str, fmt: str):
     order = _order_for(request, number)
     if (
         fmt not in ("txt", "xlsx")
-        or order.kind == Order.Kind.TOP_UP
+        or order.kind != Order.Kind.GOODS
         or services.effective_status(order)
         not in (
             Order.Status.DELIVERED,

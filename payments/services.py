@@ -163,7 +163,7 @@ def pay_from_wallet(*, payment: Payment, user) -> str:
 
     with transaction.atomic():
         order, payment = locks.lock_order_and_payment(order_id=payment.order_id, payment_id=payment.pk)
-        if order.kind != Order.Kind.GOODS:
+        if order.kind == Order.Kind.TOP_UP:  # a membership may be paid from the wallet, a top-up not
             raise WalletPaymentRefused(gettext("A top-up is paid through a payment gateway, not from the wallet."))
         if user is None or not user.is_authenticated or order.buyer_id != user.pk:
             raise WalletPaymentRefused(gettext("Only the signed-in buyer can pay an order from their wallet."))

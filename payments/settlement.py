@@ -35,7 +35,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from kameng.money import round_half_up
@@ -225,10 +225,42 @@ def post_top_ups(*, limit: int = 500) -> int:
     return done
 
 
+def post_memberships(*, limit: int = 500) -> int:
+    """Granted annual-membership orders are the platform's income: their money moves from
+    ``unallocated`` to ``platform_fee`` (no merchant split). What a refund already took out of
+    ``unallocated`` before this posting is not moved; refunds after it come out of ``platform_fee``
+    (:func:`reverse_for_refund`)."""
+    posted = Exists(LedgerEntry.objects.filter(kind="membership", reference=OuterRef("number")))
+    paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
+    done = 0
+    for order_id in (
+        Order.objects.filter(kind=Order.Kind.MEMBERSHIP, delivered_at__isnull=False, refunded_fen__lt=F("total_fen"))
+        .filter(paid)
+        .exclude(posted)
+        .values_list("pk", flat=True)[:limit]
+    ):
+        with transaction.atomic():
+            order = orders_locks.lock_order(order_id)
+            for payment in order.payments.filter(status=Payment.Status.PAID):
+                post_payment(payment)
+            amount = order.total_fen - order.refunded_fen
+            ledger.post(
+                order_id=order.pk, kind="membership", reference=order.number,
+                lines=[ledger.Line(ledger.UNALLOCATED, -amount), ledger.Line(ledger.PLATFORM_FEE, amount)],
+            )  # fmt: skip
+            done += 1
+    return done
+
+
+def _membership_posted(order: Order) -> bool:
+    return LedgerEntry.objects.filter(kind="membership", reference=order.number).exists()
+
+
 def create_due_settlements(*, limit: int = 500) -> int:
     """Delivered orders without settlements get them (beat; safe to run concurrently)."""
     post_paid_payments(limit=limit)
     post_top_ups(limit=limit)
+    post_memberships(limit=limit)
     has = Exists(Settlement.objects.filter(order=OuterRef("pk")))
     paid = Exists(Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID))
     ids = list(
@@ -256,6 +288,18 @@ def reverse_for_refund(*, refund: Refund, order: Order) -> None:
     a duplicate payment's or an undelivered order's refund comes out of ``unallocated``.
     """
     post_payment(refund.payment)
+    if order.kind == Order.Kind.MEMBERSHIP:
+        # Never split: the money is in platform_fee once posted (post_memberships), else unallocated.
+        source = (
+            ledger.PLATFORM_FEE
+            if refund.reason != Refund.Reason.DUPLICATE_PAYMENT and _membership_posted(order)
+            else ledger.UNALLOCATED
+        )
+        ledger.post(
+            order_id=order.pk, kind="refund", reference=refund.out_refund_no,
+            lines=[ledger.Line(ledger.REFUND, refund.amount_fen), ledger.Line(source, -refund.amount_fen)],
+        )  # fmt: skip
+        return
     settlements = ensure_settlements(order) if _reverses_the_split(refund, order) else []
     if not settlements:
         ledger.post(

@@ -13,8 +13,11 @@ manual-delivery form (orders.services.complete_manual_delivery) and after-sales 
 * Manual-delivery queue: the change list filter "awaiting manual delivery" (``?queue=manual``, a
   link on the change list with the count): processing orders with manual items; each has a form
   where the merchant types the result per item and completes the order; the buyer is e-mailed.
+* Priority: orders of active annual members (orders/membership.py) carry a "member" mark and come
+  first in the manual-delivery queue and in the after-sales list (``member_first`` ordering), for
+  operators and merchant staff alike; a click on a column header still sorts by that column.
 * Actions: re-send the delivery e-mail (the same codes), export order lines to .xlsx (no codes),
   and, for operators only, refund in full with a reason.
 """
 
-from orders.admin import aftersales, orders  # noqa: F401  (each registers its ModelAdmin)
+from orders.admin import aftersales, membership, orders  # noqa: F401  (each registers its ModelAdmin)

@@ -24,6 +24,8 @@ from orders.admin.common import (
     confirm_with_note,
     yuan,
 )
+from orders.admin.membership import member_badge
+from orders.membership import is_member_expr
 from orders.models import AfterSalesRequest, OrderItemCode
 
 
@@ -80,8 +82,8 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
     merchant_path = "order__items__merchant"  # applied with EXISTS (OrderScopedAdmin)
     order_ref = "order_id"
     list_display = [
-        "order_number", "reason", "status", "created_at", "has_evidence", "refund", "decided_by", "decided_at",
-        "order_status",
+        "order_number", "member", "reason", "status", "created_at", "has_evidence", "refund", "decided_by",
+        "decided_at", "order_status",
     ]  # fmt: skip
     list_filter = ["status", "reason", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["order", "decided_by"]
@@ -94,6 +96,17 @@ class AfterSalesRequestAdmin(OrderScopedAdmin):
     ]  # fmt: skip
     readonly_fields = fields
     actions = ["replace_selected", "refund_selected", "reject_selected"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(is_member=is_member_expr("order__buyer_id"))
+
+    def get_ordering(self, request):
+        """Requests of active annual members first (orders/membership.py), then the newest."""
+        return [is_member_expr("order__buyer_id").desc(), "-created_at"]
+
+    @admin.display(description=_("priority"), ordering="is_member")
+    def member(self, obj):
+        return member_badge(obj.is_member)
 
     @admin.display(description=_("order"), ordering="order__number")
     def order_number(self, obj):

@@ -34,7 +34,9 @@ from orders.admin.common import (
     readonly_inline_permissions,
     yuan,
 )
+from orders.admin.membership import member_badge
 from orders.exports import export_order_lines
+from orders.membership import is_member_expr
 from orders.models import Order, OrderEvent, OrderItem, OrderItemCode
 from orders.payment_port import PaymentRefused, RefundRoute
 from orders.selectors import items_visible_to
@@ -207,7 +209,8 @@ DATE_FIELDS = [
 class OrderAdmin(OrderScopedAdmin):
     merchant_path = "items__merchant"  # what the scope means; applied with EXISTS (OrderScopedAdmin)
     list_display = [
-        "number", "status", "email", "items_summary", "total", "refunded", "created_at", "paid_at", "delivered_at",
+        "number", "member", "status", "email", "items_summary", "total", "refunded", "created_at", "paid_at",
+        "delivered_at",
     ]  # fmt: skip
     list_filter = ["status", ("created_at", admin.DateFieldListFilter), OrderSkuFilter, ManualQueueFilter]
     search_fields = ["=number", "=email"]
@@ -243,11 +246,25 @@ class OrderAdmin(OrderScopedAdmin):
             super()
             .get_queryset(request)
             .select_related("buyer")
+            .annotate(is_member=is_member_expr("buyer_id"))
             .prefetch_related(Prefetch("items", queryset=visible, to_attr="visible_items"))
         )
 
+    def get_ordering(self, request):
+        """The manual-delivery queue serves active annual members first."""
+        if request.GET.get(ManualQueueFilter.parameter_name) == ManualQueueFilter.MANUAL:
+            # An expression, not the annotation: ModelAdmin.get_queryset orders before annotating.
+            return [is_member_expr("buyer_id").desc(), "-created_at"]
+        return super().get_ordering(request)
+
+    @admin.display(description=_("priority"), ordering="is_member")
+    def member(self, obj):
+        return member_badge(obj.is_member)
+
     @admin.display(description=_("items"))
     def items_summary(self, obj):
+        if obj.kind != Order.Kind.GOODS:  # a wallet top-up or an annual membership has no items
+            return " · ".join(filter(None, [str(obj.get_kind_display()), (obj.pricing or {}).get("plan_name", "")]))
         return format_html_join(
             "", "<div>{} · {} × {}</div>", ((i.product_title, i.sku_label, i.quantity) for i in obj.visible_items)
         )

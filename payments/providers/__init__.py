@@ -48,8 +48,9 @@ def available() -> list[Provider]:
 
 def available_for(*, order, user, balance_fen: int | None = None) -> list[Provider]:
     """What the buyer of ``order`` may pay it with: the wallet first when ``user`` is its signed-in
-    buyer and the balance covers the total, then the configured gateways."""
-    if order.kind == order.Kind.GOODS and user is not None and user.is_authenticated and order.buyer_id == user.pk:
+    buyer and the balance covers the total, then the configured gateways (a top-up is never paid
+    from the wallet it fills; goods and memberships may be)."""
+    if order.kind != order.Kind.TOP_UP and user is not None and user.is_authenticated and order.buyer_id == user.pk:
         return for_checkout(user=user, total_fen=order.total_fen, balance_fen=balance_fen)
     return available()
 
