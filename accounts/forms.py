@@ -1,0 +1,39 @@
+"""Forms of the account pages that are the shop's own (allauth's are configured in settings)."""
+
+from __future__ import annotations
+
+from allauth.account.forms import RequestLoginCodeForm
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+
+
+class RequestPhoneLoginCodeForm(RequestLoginCodeForm):
+    """"Send me a sign-in code" asks for a mobile number only: the code comes by SMS. (allauth would
+    show an e-mail and a phone field side by side, either one optional; e-mail users sign in with
+    their password, or reset it.)"""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.pop("email", None)
+        self.fields["phone"].required = True
+
+
+class NotificationSettingsForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = [
+            "notify_delivery_email",
+            "notify_delivery_sms",
+            "notify_promotions_email",
+            "notify_promotions_sms",
+            "notify_price_drops",
+        ]
+        labels = {
+            "notify_delivery_email": _("E-mail me my codes when an order is delivered"),
+            "notify_delivery_sms": _("Text me the order link when an order is delivered"),
+            "notify_promotions_email": _("Promotions and coupons by e-mail"),
+            "notify_promotions_sms": _("Promotions and coupons by SMS"),
+            "notify_price_drops": _("E-mail me when a favourite drops in price"),
+        }
