@@ -82,16 +82,11 @@ class AccountAdapter(DefaultAccountAdapter):
             self._phone_verified(user, str(user.phone))
 
     def set_phone_verified(self, user, phone: str) -> None:
-        """The code sent to ``phone`` came back: mark it verified — only if it is still the user's
-        number (it may have been changed meanwhile) — and let listeners (orders claims guest orders
-        placed with it) know, once the row is committed."""
-        number = phones.normalise(phone)
-        if not number:
-            return
-        type(user).objects.filter(pk=user.pk, phone=number).update(phone_verified=True)
-        user.refresh_from_db(fields=["phone", "phone_verified"])
-        if user.phone_verified:
-            self._phone_verified(user, number)
+        """The code sent to ``phone`` came back. Sign-in by code and sign-up verify the number the
+        account already has; a change (/accounts/phone/change/) keeps the old number until the new one
+        is verified, so this is where it becomes the account's. Listeners (orders: guest orders
+        placed with it) hear of it once the row is committed."""
+        self.set_phone(user, phone, True)
 
     @staticmethod
     def _phone_verified(user, number: str) -> None:

@@ -10,7 +10,7 @@ from accounts.models import User
 
 
 class RequestPhoneLoginCodeForm(RequestLoginCodeForm):
-    """"Send me a sign-in code" asks for a mobile number only: the code comes by SMS. (allauth would
+    """ "Send me a sign-in code" asks for a mobile number only: the code comes by SMS. (allauth would
     show an e-mail and a phone field side by side, either one optional; e-mail users sign in with
     their password, or reset it.)"""
 

@@ -37,7 +37,8 @@ def test_a_gateway_refusal_raises_without_the_message_in_the_error_or_the_log(al
     aliyun_sms.refuse_with = "isv.BUSINESS_LIMIT_CONTROL"
     caplog.set_level(logging.DEBUG)
     with pytest.raises(sms.SmsError) as raised:
-        sms.send("+8613800138000", "delivery_codes", {"order": "K1", "url": "https://s/o/K1/", "codes": "SECRET-CODE-1"})
+        params = {"order": "K1", "url": "https://s/o/K1/", "codes": "SECRET-CODE-1"}
+        sms.send("+8613800138000", "delivery_codes", params)
     assert "isv.BUSINESS_LIMIT_CONTROL" in str(raised.value)
     assert "SECRET-CODE-1" not in str(raised.value) and "SECRET-CODE-1" not in caplog.text
     assert "13800138000" not in caplog.text
@@ -52,9 +53,9 @@ def test_an_unconfigured_template_is_not_sent(aliyun_sms, settings):
 
 
 def test_templates_and_their_params_are_checked():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown SMS template"):
         sms.send("+8613800138000", "marketing", {"text": "hi"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="takes code"):
         sms.send("+8613800138000", "verification", {"code": "1", "extra": "2"})
 
 
