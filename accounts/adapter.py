@@ -69,6 +69,13 @@ class AccountAdapter(DefaultAccountAdapter):
         cleaned to E.164; allauth's own field wants the ``+`` form typed."""
         return phones.PhoneField(**kwargs)
 
+    def get_login_stages(self) -> list[str]:
+        stages = super().get_login_stages()
+        return [
+            "accounts.stages.SignupPhoneVerificationStage" if s == "allauth.account.stages.PhoneVerificationStage" else s
+            for s in stages
+        ]
+
     def get_phone(self, user):
         if not user.phone:
             return None

@@ -19,6 +19,15 @@ class RequestPhoneLoginCodeForm(RequestLoginCodeForm):
         self.fields.pop("email", None)
         self.fields["phone"].required = True
 
+    def clean_phone(self) -> str:
+        """Only a verified number signs in by code: a number someone typed into an account but never
+        confirmed must not let whoever holds that phone into the account. Treated as unknown (no SMS,
+        the same answer: allauth's enumeration prevention)."""
+        phone = super().clean_phone()
+        if self._user is not None and not self._user.phone_verified:
+            self._user = None
+        return phone
+
 
 class NotificationSettingsForm(forms.ModelForm):
     class Meta:

@@ -31,6 +31,14 @@ def normalise(raw: str | None, *, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def national_digits(e164: str) -> str:
+    """``+8613800138000`` → ``13800138000``: the digits people know their number by."""
+    try:
+        return str(phonenumbers.parse(str(e164), None).national_number)
+    except phonenumbers.NumberParseException:
+        return ""
+
+
 def masked(e164: str) -> str:
     """``+86 138****8000``: enough for the owner to recognise, not for anyone else to use."""
     text = str(e164)

@@ -53,7 +53,7 @@ class Order(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
     email = models.EmailField(_("e-mail"))
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)  # E.164 (checkout, migration 0005)
     # Guest access: "h$<hmac>" for a generated secret, a Django password hash for a chosen one.
     query_secret_hash = models.CharField(max_length=200, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
@@ -86,6 +86,10 @@ class Order(models.Model):
             models.Index(fields=["status", "reserved_until"], name="order_status_deadline"),
             models.Index(fields=["email", "status"], name="order_email_status"),
             models.Index(fields=["client_ip", "status"], name="order_ip_status"),
+            # Claiming guest orders by a verified phone number (services.claim_guest_orders_by_phone).
+            models.Index(
+                fields=["phone"], name="order_guest_phone", condition=Q(buyer__isnull=True) & ~Q(phone="")
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),

@@ -103,13 +103,3 @@ def aliyun_sms(settings):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.POST, re.compile(rf"https://{re.escape(ENDPOINT)}/.*"), callback=fake.handle)
         yield fake
-
-
-@pytest.fixture
-def sms_outbox(settings, tmp_path):
-    """The console backend writing to a fresh folder; returns a reader of its messages."""
-    from accounts import sms
-
-    settings.SMS_BACKEND = "console"
-    settings.SMS_OUTBOX_DIR = str(tmp_path / "sms")
-    return sms.outbox

@@ -209,3 +209,19 @@ def test_sign_up_with_a_number_verifies_it_by_sms(client, sms_outbox):
     user = User.objects.get(email="new@example.com")
     assert (str(user.phone), user.phone_verified) == (NUMBER, True)
     assert client.get("/me/").status_code == 200
+
+
+def test_an_unverified_number_does_not_sign_in_by_code(client, user, sms_outbox):
+    user.phone, user.phone_verified = NUMBER, False
+    user.save()
+    request_code(client)
+    assert sms_outbox() == []  # whoever holds that phone gets no way into this account
+
+
+def test_an_unverified_number_does_not_hold_up_a_password_sign_in(client, user, password, sms_outbox):
+    # A number kept from before verification existed, or typed at an abandoned sign-up.
+    user.phone, user.phone_verified = NUMBER, False
+    user.save()
+    sign_in(client, user, password)
+    assert client.get("/me/").status_code == 200
+    assert sms_outbox() == []
