@@ -70,11 +70,9 @@ class AccountAdapter(DefaultAccountAdapter):
         return phones.PhoneField(**kwargs)
 
     def get_login_stages(self) -> list[str]:
-        stages = super().get_login_stages()
-        return [
-            "accounts.stages.SignupPhoneVerificationStage" if s == "allauth.account.stages.PhoneVerificationStage" else s
-            for s in stages
-        ]
+        """allauth's stages, its phone verification replaced by the sign-up-only one (accounts/stages.py)."""
+        ours = {"allauth.account.stages.PhoneVerificationStage": "accounts.stages.SignupPhoneVerificationStage"}
+        return [ours.get(stage, stage) for stage in super().get_login_stages()]
 
     def get_phone(self, user):
         if not user.phone:

@@ -9,4 +9,5 @@ from accounts import views
 app_name = "accounts"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("settings/", views.notification_settings, name="settings"),
 ]
