@@ -40,6 +40,7 @@ class AddToCartForm(forms.Form):
 class CheckoutForm(forms.Form):
     email = forms.EmailField(label=_("E-mail for your codes"))
     phone = PhoneField(label=_("Mobile (optional)"), required=False)
+    sms_delivery = forms.BooleanField(label=_("Text me the order link when it is delivered"), required=False)
     query_secret = forms.CharField(
         label=_("Order query password (optional)"),
         max_length=40,

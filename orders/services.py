@@ -280,6 +280,7 @@ def place_order(
     buyer=None,
     email: str,
     phone: str = "",
+    sms_opt_in: bool = False,
     chosen_secret: str = "",
     idempotency_key: str,
     client_ip: str | None = None,
@@ -326,6 +327,7 @@ def place_order(
                 buyer=buyer,
                 email=email.strip().lower(),
                 phone=phones.normalise(phone) or phone.strip(),  # E.164: a verified number claims it
+                sms_opt_in=bool(sms_opt_in and phone),
                 query_secret_hash=secret_hash,
                 subtotal_fen=quote.subtotal_fen,
                 discount_fen=quote.discount_fen,
@@ -608,6 +610,12 @@ def deliver_order(*, order_id: int) -> str:
             # mail server error is logged (robust) and never undoes or repeats the delivery.
             order_pk = order.pk
             transaction.on_commit(lambda: emails.send_delivery_email(order_id=order_pk), robust=True)
+        if outcome == DeliveryOutcome.DELIVERED and order.sms_opt_in and order.phone:
+            from orders import sms
+
+            # The same way, claimed before sending (at most once); only a delivered order is texted.
+            sms_order_pk = order.pk
+            transaction.on_commit(lambda: sms.send_delivery_sms(order_id=sms_order_pk), robust=True)
     return outcome
 
 
@@ -646,9 +654,11 @@ def complete_manual_delivery(*, order: Order, results: dict[int, str], actor) ->
             delivered_at=timezone.now(),
         )  # fmt: skip
         if done:
-            from orders.tasks import send_delivery_email
+            from orders.tasks import send_delivery_email, send_delivery_sms
 
             enqueue_on_commit(send_delivery_email, order_id=locked.pk)
+            if locked.sms_opt_in and locked.phone:
+                enqueue_on_commit(send_delivery_sms, order_id=locked.pk)
     return done
 
 
