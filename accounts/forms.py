@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from allauth.account.forms import RequestLoginCodeForm
+from allauth.account.forms import ConfirmLoginCodeForm, RequestLoginCodeForm, VerifyPhoneForm
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +27,28 @@ class RequestPhoneLoginCodeForm(RequestLoginCodeForm):
         if self._user is not None and not self._user.phone_verified:
             self._user = None
         return phone
+
+
+def _sms_code_field() -> forms.CharField:
+    """allauth labels it "Code", which the shop's catalogue already translates as a card code (卡号)."""
+    return forms.CharField(
+        label=_("Verification code"),
+        widget=forms.TextInput(
+            attrs={"placeholder": _("6 digits"), "autocomplete": "one-time-code", "inputmode": "numeric"}
+        ),
+    )
+
+
+class ConfirmSmsLoginCodeForm(ConfirmLoginCodeForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"] = _sms_code_field()
+
+
+class VerifyPhoneCodeForm(VerifyPhoneForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"] = _sms_code_field()
 
 
 class NotificationSettingsForm(forms.ModelForm):

@@ -264,7 +264,11 @@ ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND = True
 ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 10 * 60
 ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
 ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}  # what SMS codes look like
-ACCOUNT_FORMS = {"request_login_code": "accounts.forms.RequestPhoneLoginCodeForm"}
+ACCOUNT_FORMS = {
+    "request_login_code": "accounts.forms.RequestPhoneLoginCodeForm",
+    "confirm_login_code": "accounts.forms.ConfirmSmsLoginCodeForm",
+    "verify_phone": "accounts.forms.VerifyPhoneCodeForm",
+}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 # Production: nobody uses an account (or claims guest orders) through an address they haven't shown

@@ -225,3 +225,10 @@ def test_an_unverified_number_does_not_hold_up_a_password_sign_in(client, user, 
     sign_in(client, user, password)
     assert client.get("/me/").status_code == 200
     assert sms_outbox() == []
+
+
+def test_the_code_field_says_verification_code_not_card_code(client, phone_user, sms_outbox):
+    request_code(client)
+    html = client.get("/accounts/login/code/confirm/").content.decode()
+    assert "验证码" in html and "卡号" not in html
+    assert 'inputmode="numeric"' in html and 'autocomplete="one-time-code"' in html
