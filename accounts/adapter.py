@@ -103,7 +103,9 @@ class AccountAdapter(DefaultAccountAdapter):
             return None
         from accounts.models import User
 
-        return User.objects.filter(phone=number, is_active=True).first()
+        # Any holder, active or not: the number is unique in the database, and allauth uses this
+        # to refuse a number already taken (an inactive holder is refused at sign-in by allauth).
+        return User.objects.filter(phone=number).first()
 
     def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
         """Every code SMS (sign-in, verification, resend) passes one per-number and per-IP limit,
