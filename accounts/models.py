@@ -16,6 +16,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
 
 from kameng.appendonly import AppendOnlyModel
 
@@ -47,7 +48,17 @@ class User(AbstractUser):
     username = None
     email = models.EmailField(_("e-mail address"), unique=True)
     nickname = models.CharField(_("nickname"), max_length=40, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    # E.164 (accounts/phones.py), unique when set; only a verified number signs in by SMS code, claims
+    # guest orders or receives delivery texts (the adapter's phone methods, accounts/adapter.py).
+    phone = PhoneNumberField(_("mobile number"), blank=True)
+    phone_verified = models.BooleanField(_("mobile number verified"), default=False)
+    # Notification settings (/me/settings/). Delivery e-mail on by default (it carries the codes);
+    # everything else is opt-in.
+    notify_delivery_email = models.BooleanField(_("delivery by e-mail"), default=True)
+    notify_delivery_sms = models.BooleanField(_("delivery by SMS"), default=False)
+    notify_promotions_email = models.BooleanField(_("promotions by e-mail"), default=False)
+    notify_promotions_sms = models.BooleanField(_("promotions by SMS"), default=False)
+    notify_price_drops = models.BooleanField(_("price drops by e-mail"), default=False)
     welcome_sent_at = models.DateTimeField(_("welcome e-mail sent"), null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "email"
@@ -58,6 +69,9 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(fields=["phone"], condition=~Q(phone=""), name="user_phone_unique_when_set"),
+        ]
 
     def __str__(self) -> str:
         return self.nickname or self.email

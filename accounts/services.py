@@ -37,3 +37,22 @@ def send_welcome_email(*, user_id: int, language: str | None = None) -> bool:
         html = render_to_string("accounts/email/welcome.html", context)
     send_mail(subject, body, None, [user.email], html_message=html)
     return True
+
+
+NOTIFICATION_FIELDS = (
+    "notify_delivery_email",
+    "notify_delivery_sms",
+    "notify_promotions_email",
+    "notify_promotions_sms",
+    "notify_price_drops",
+)
+
+
+def update_notification_settings(*, user: User, **choices: bool) -> None:
+    """Save the notification choices of /me/settings/ (only those fields, one UPDATE)."""
+    unknown = set(choices) - set(NOTIFICATION_FIELDS)
+    if unknown:
+        raise ValueError(f"not notification settings: {', '.join(sorted(unknown))}")
+    User.objects.filter(pk=user.pk).update(**{name: bool(value) for name, value in choices.items()})
+    for name, value in choices.items():
+        setattr(user, name, bool(value))

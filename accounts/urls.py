@@ -10,4 +10,5 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("points/", views.points_history, name="points"),
+    path("settings/", views.notification_settings, name="settings"),
 ]

@@ -1,8 +1,11 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
-from accounts import loyalty_card, usercenter
+from accounts import loyalty_card, phones, services, usercenter
+from accounts.forms import NotificationSettingsForm
 from accounts.models import PointsEntry
 
 POINTS_PAGE_SIZE = 20
@@ -26,3 +29,27 @@ def points_history(request):
     response = render(request, "accounts/points.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+def notification_settings(request):
+    """/me/settings/: how the shop may reach the buyer — delivery by e-mail and SMS, promotions and
+    price drops (opt-in) — and the mobile number the SMS go to."""
+    form = NotificationSettingsForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        services.update_notification_settings(user=request.user, **form.cleaned_data)
+        messages.success(request, _("Your notification settings are saved."))
+        return redirect("accounts:settings")
+    user = request.user
+    context = {
+        "form": form,
+        "phone_masked": phones.masked(user.phone) if user.phone else "",
+        "groups": [
+            (_("Delivery"), _("When your codes are ready."), ["notify_delivery_email", "notify_delivery_sms"]),
+            (_("Promotions"), _("Coupons, sales and new goods. Off unless you turn them on."),
+             ["notify_promotions_email", "notify_promotions_sms"]),
+            (_("Price drops"), _("When a product you favourited gets cheaper."), ["notify_price_drops"]),
+        ],
+    }  # fmt: skip
+    context["groups"] = [(title, note, [form[name] for name in names]) for title, note, names in context["groups"]]
+    return render(request, "accounts/settings.html", context)

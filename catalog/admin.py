@@ -87,7 +87,7 @@ class SkuForm(forms.ModelForm):
         model = Sku
         fields = [
             "product", "label", "face_value_fen", "price_fen", "cost_fen", "is_active", "low_stock_threshold",
-            "reusable_code", "sort_order",
+            "reusable_code", "sms_code_allowed", "sort_order",
         ]  # fmt: skip
 
     def clean_reusable_code(self):
@@ -103,7 +103,7 @@ class SkuInline(MerchantScopedInline, admin.TabularInline):
     extra = 0
     fields = [
         "label", "face_value_fen", "price_fen", "cost_fen", "is_active", "low_stock_threshold", "reusable_code",
-        "sort_order",
+        "sms_code_allowed", "sort_order",
     ]  # fmt: skip
     show_change_link = True
 

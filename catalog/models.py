@@ -171,6 +171,12 @@ class Sku(models.Model):
     reusable_code = models.BooleanField(
         _("reusable code"), default=False, help_text=_("One code may be sold any number of times.")
     )
+    # The delivery SMS (orders/sms.py) carries the codes themselves only where the merchant allows
+    # it: an SMS is read on a lock screen and kept by the carrier. Otherwise it carries the order link.
+    sms_code_allowed = models.BooleanField(
+        _("codes may be sent by SMS"), default=False,
+        help_text=_("Buyers who ask for a delivery SMS get this SKU's codes in it, not only the order link."),
+    )  # fmt: skip
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
 
     class Meta:

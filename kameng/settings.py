@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "phonenumber_field",
     "kameng",
     "accounts",
     "catalog",
@@ -71,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.RateLimitedMiddleware",  # RateLimited from allauth flows → 429 page
 ]
 
 if PRODUCTION:
@@ -264,8 +266,22 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# Sign in with an e-mail or a mobile number and a password, or with a mobile number and a code sent
+# by SMS (allauth's login by code; the adapter's phone methods keep the number on the User, E.164).
+# A number given at sign-up is verified by SMS before the sign-up finishes.
+ACCOUNT_LOGIN_METHODS = {"email", "phone"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "phone", "password1*", "password2*"]
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 5 * 60  # a sign-in code lives 5 minutes and is used once
+ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND = True
+ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 10 * 60
+ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
+ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}  # what SMS codes look like
+ACCOUNT_FORMS = {
+    "request_login_code": "accounts.forms.RequestPhoneLoginCodeForm",
+    "confirm_login_code": "accounts.forms.ConfirmSmsLoginCodeForm",
+    "verify_phone": "accounts.forms.VerifyPhoneCodeForm",
+}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 # Production: nobody uses an account (or claims guest orders) through an address they haven't shown
@@ -284,7 +300,16 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
+    # Phone: a sign-in code may be asked for once a minute per number (key) and 10 times a minute
+    # per IP; a verification SMS once a minute per number, 10 an hour per IP; a number change once
+    # a minute per user. Every code SMS also passes SMS_CODE_RATE_LIMITS (accounts/adapter.py).
+    "request_login_code": "10/m/ip,1/m/key",
+    "verify_phone": "10/h/ip,1/m/key",
+    "change_phone": "1/m/user",
 }
+# Every SMS carrying a code, whichever flow sent it (sign-in, verification, resend): per number
+# (/key) and per client IP. Aliyun's own default caps are 1/min, 5/h and 10/day per number.
+SMS_CODE_RATE_LIMITS = cfg.failure_rates("SMS_CODE_RATE_LIMITS", default="1/m/key,5/h/key,10/d/key,20/h/ip")
 # Back-office sign-in (kameng/admin_auth.py): failed attempts per client IP and per account (the
 # e-mail typed), counted in the cache; a spent limit refuses even the right password until it passes.
 ADMIN_LOGIN_RATE_LIMITS = cfg.failure_rates("ADMIN_LOGIN_RATE_LIMITS", default="10/m/ip,30/h/ip,5/15m/key")
@@ -447,6 +472,40 @@ WECHATPAY_CERT_SERIAL_NO = cfg.str("WECHATPAY_CERT_SERIAL_NO")
 WECHATPAY_APIV3_KEY = cfg.str("WECHATPAY_APIV3_KEY")
 WECHATPAY_PUBLIC_KEY_PATH = cfg.str("WECHATPAY_PUBLIC_KEY_PATH")
 WECHATPAY_PUBLIC_KEY_ID = cfg.str("WECHATPAY_PUBLIC_KEY_ID")
+
+# --- SMS (accounts/sms.py) ------------------------------------------------------------------------
+# Phone sign-in codes and delivery notices. The embedded run keeps messages as files in
+# SMS_OUTBOX_DIR (the console backend); production sends through Aliyun SMS and refuses the console
+# backend (it would log sign-in codes). The templates are the operator's, approved in the Aliyun
+# console: verification takes ${code}, delivery ${order} and ${url}, delivery_codes also ${codes}.
+SMS_BACKEND = cfg.str("SMS_BACKEND", default="aliyun" if PRODUCTION else "console")
+if SMS_BACKEND not in ("aliyun", "console"):
+    cfg.problems.append(f"SMS_BACKEND={SMS_BACKEND!r} is not one of aliyun, console")
+elif PRODUCTION and SMS_BACKEND == "console":
+    cfg.problems.append("SMS_BACKEND=console is refused when DEBUG is off: it would log sign-in codes; use aliyun")
+SMS_OUTBOX_DIR = cfg.str("SMS_OUTBOX_DIR", default=str(BASE_DIR / "var" / "sms"))
+ALIYUN_SMS_ACCESS_KEY_ID = cfg.str("ALIYUN_SMS_ACCESS_KEY_ID")
+ALIYUN_SMS_ACCESS_KEY_SECRET = cfg.str("ALIYUN_SMS_ACCESS_KEY_SECRET")
+ALIYUN_SMS_SIGN_NAME = cfg.str("ALIYUN_SMS_SIGN_NAME")
+ALIYUN_SMS_ENDPOINT = cfg.str("ALIYUN_SMS_ENDPOINT", default="dysmsapi.aliyuncs.com")
+ALIYUN_SMS_TEMPLATES = {
+    "verification": cfg.str("ALIYUN_SMS_TEMPLATE_VERIFICATION"),
+    "delivery": cfg.str("ALIYUN_SMS_TEMPLATE_DELIVERY"),
+    # Optional: without it no SMS ever carries card codes.
+    "delivery_codes": cfg.str("ALIYUN_SMS_TEMPLATE_DELIVERY_CODES"),
+}
+if SMS_BACKEND == "aliyun":
+    for _name, _value in (
+        ("ALIYUN_SMS_ACCESS_KEY_ID", ALIYUN_SMS_ACCESS_KEY_ID),
+        ("ALIYUN_SMS_ACCESS_KEY_SECRET", ALIYUN_SMS_ACCESS_KEY_SECRET),
+        ("ALIYUN_SMS_SIGN_NAME", ALIYUN_SMS_SIGN_NAME),
+        ("ALIYUN_SMS_TEMPLATE_VERIFICATION", ALIYUN_SMS_TEMPLATES["verification"]),
+        ("ALIYUN_SMS_TEMPLATE_DELIVERY", ALIYUN_SMS_TEMPLATES["delivery"]),
+    ):
+        if not _value:
+            cfg.problems.append(f"{_name} is required when SMS_BACKEND is aliyun (the default when DEBUG is off)")
+PHONENUMBER_DEFAULT_REGION = cfg.str("PHONENUMBER_DEFAULT_REGION", default="CN")
+PHONENUMBER_DB_FORMAT = "E164"
 
 # Card-code imports (catalog/imports/): uploads are kept Fernet-encrypted in this private
 # directory (never under MEDIA_ROOT) until the batch is committed or cancelled; web and worker

@@ -18,11 +18,17 @@ def send_delivery_email(*, order_id: int, again: bool = False) -> bool:
     """Send the codes to the order's e-mail address. The automatic mail goes out once (claimed with
     a conditional update); ``again=True`` is a merchant's explicit re-send of the same codes."""
     if not again:
-        claimed = Order.objects.filter(
-            pk=order_id,
-            delivery_email_sent_at__isnull=True,
-            status__in=[Order.Status.DELIVERED, Order.Status.PROCESSING],
-        ).update(delivery_email_sent_at=timezone.now())
+        # A signed-in buyer who turned delivery e-mails off (/me/settings/) gets none: the codes are
+        # on the order page. Guests always do (their e-mail is how they get the codes).
+        claimed = (
+            Order.objects.filter(
+                pk=order_id,
+                delivery_email_sent_at__isnull=True,
+                status__in=[Order.Status.DELIVERED, Order.Status.PROCESSING],
+            )
+            .exclude(buyer__notify_delivery_email=False)
+            .update(delivery_email_sent_at=timezone.now())
+        )
         if not claimed:
             return False
     order = Order.objects.get(pk=order_id)

@@ -9,6 +9,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.phones import PhoneField, national_digits
 from catalog.models import BuyerField
 from orders import cart
 
@@ -38,7 +39,8 @@ class AddToCartForm(forms.Form):
 
 class CheckoutForm(forms.Form):
     email = forms.EmailField(label=_("E-mail for your codes"))
-    phone = forms.CharField(label=_("Mobile (optional)"), max_length=20, required=False)
+    phone = PhoneField(label=_("Mobile (optional)"), required=False)
+    sms_delivery = forms.BooleanField(label=_("Text me the order link when it is delivered"), required=False)
     query_secret = forms.CharField(
         label=_("Order query password (optional)"),
         max_length=40,
@@ -82,7 +84,8 @@ class CheckoutForm(forms.Form):
     def clean(self):
         data = super().clean()
         secret = data.get("query_secret") or ""
-        for reason in weak_secret_reasons(secret, email=data.get("email") or "", phone=data.get("phone") or ""):
+        phone = national_digits(data["phone"]) if data.get("phone") else ""
+        for reason in weak_secret_reasons(secret, email=data.get("email") or "", phone=phone):
             self.add_error("query_secret", reason)
         for sku_id, field in self.buyer_fields:
             name = self.field_name(sku_id, field)

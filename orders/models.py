@@ -56,7 +56,7 @@ class Order(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
     email = models.EmailField(_("e-mail"))
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)  # E.164 (checkout, migration 0005)
     # Guest access: "h$<hmac>" for a generated secret, a Django password hash for a chosen one.
     query_secret_hash = models.CharField(max_length=200, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
@@ -75,6 +75,9 @@ class Order(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     codes_first_viewed_at = models.DateTimeField(_("codes first viewed"), null=True, blank=True)
     delivery_email_sent_at = models.DateTimeField(_("delivery e-mail sent"), null=True, blank=True)
+    # The buyer asked for a delivery SMS at checkout (orders/sms.py); claimed once when it is sent.
+    sms_opt_in = models.BooleanField(_("delivery by SMS"), default=False)
+    delivery_sms_sent_at = models.DateTimeField(_("delivery SMS sent"), null=True, blank=True, editable=False)
     # Set by every transition (orders.services.transition); sweeps ask "in this state since when".
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True, editable=False)
     refunding_reason = models.CharField(
@@ -89,6 +92,8 @@ class Order(models.Model):
             models.Index(fields=["status", "reserved_until"], name="order_status_deadline"),
             models.Index(fields=["email", "status"], name="order_email_status"),
             models.Index(fields=["client_ip", "status"], name="order_ip_status"),
+            # Claiming guest orders by a verified phone number (services.claim_guest_orders_by_phone).
+            models.Index(fields=["phone"], name="order_guest_phone", condition=Q(buyer__isnull=True) & ~Q(phone="")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),

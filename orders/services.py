@@ -34,6 +34,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import phones
 from accounts.models import Merchant
 from accounts.points import InsufficientPoints as PointsSpentMeanwhile
 from catalog import allocation
@@ -280,6 +281,7 @@ def place_order(
     buyer=None,
     email: str,
     phone: str = "",
+    sms_opt_in: bool = False,
     chosen_secret: str = "",
     idempotency_key: str,
     client_ip: str | None = None,
@@ -331,7 +333,8 @@ def place_order(
                 number=new_order_number(),
                 buyer=buyer,
                 email=email.strip().lower(),
-                phone=phone,
+                phone=phones.normalise(phone) or phone.strip(),  # E.164: a verified number claims it
+                sms_opt_in=bool(sms_opt_in and phone),
                 query_secret_hash=secret_hash,
                 subtotal_fen=quote.subtotal_fen,
                 discount_fen=quote.discount_fen,
@@ -630,6 +633,12 @@ def deliver_order(*, order_id: int) -> str:
             # mail server error is logged (robust) and never undoes or repeats the delivery.
             order_pk = order.pk
             transaction.on_commit(lambda: emails.send_delivery_email(order_id=order_pk), robust=True)
+        if outcome == DeliveryOutcome.DELIVERED and order.sms_opt_in and order.phone:
+            from orders import sms
+
+            # The same way, claimed before sending (at most once); only a delivered order is texted.
+            sms_order_pk = order.pk
+            transaction.on_commit(lambda: sms.send_delivery_sms(order_id=sms_order_pk), robust=True)
     return outcome
 
 
@@ -668,9 +677,11 @@ def complete_manual_delivery(*, order: Order, results: dict[int, str], actor) ->
             delivered_at=timezone.now(),
         )  # fmt: skip
         if done:
-            from orders.tasks import send_delivery_email
+            from orders.tasks import send_delivery_email, send_delivery_sms
 
             enqueue_on_commit(send_delivery_email, order_id=locked.pk)
+            if locked.sms_opt_in and locked.phone:
+                enqueue_on_commit(send_delivery_sms, order_id=locked.pk)
     return done
 
 
@@ -747,23 +758,38 @@ def claim_guest_orders(*, user, email: str) -> int:
     and an order with a buyer is never moved. Once claimed, the order counts towards the buyer's
     ``max_per_buyer`` (the same person bought it) and the query secret no longer finds it
     (:func:`find_guest_orders` looks at guest orders only); orders/access.py lets the browser that
-    placed it keep it. Phone numbers will claim through a ``phone=`` twin of this function."""
+    placed it keep it. :func:`claim_guest_orders_by_phone` is its twin for a verified number."""
     normalised = email.strip().lower()
-    if not normalised or user is None or not user.is_authenticated:
+    if not normalised:
         return 0
-    candidates = list(
-        Order.objects.filter(buyer__isnull=True, email=normalised).order_by("pk").values_list("pk", flat=True)
-    )
+    return _claim(user=user, orders=Order.objects.filter(buyer__isnull=True, email=normalised), via="email")
+
+
+def claim_guest_orders_by_phone(*, user, phone: str) -> int:
+    """Give ``user`` the guest orders placed with ``phone``, a number the caller has seen verified
+    for that user (accounts' ``phone_verified`` signal, and at every sign-in for the account's
+    verified number). Checkout stores numbers in E.164 and migration 0005 rewrote older ones, so the
+    number is normalised here and matched exactly, on the partial index of guest orders' phones."""
+    number = phones.normalise(phone)
+    if not number:
+        return 0
+    return _claim(user=user, orders=Order.objects.filter(buyer__isnull=True, phone=number), via="phone")
+
+
+def _claim(*, user, orders, via: str) -> int:
+    if user is None or not user.is_authenticated:
+        return 0
+    candidates = list(orders.order_by("pk").values_list("pk", flat=True))
     claimed = 0
     with transaction.atomic():
         for order_id in candidates:
             if not Order.objects.filter(pk=order_id, buyer__isnull=True).update(buyer=user):
                 continue  # claimed by a concurrent confirmation
             order = Order.objects.get(pk=order_id)
-            record_event(order, kind=OrderEvent.Kind.CLAIMED, actor=user, data={"via": "email"})
+            record_event(order, kind=OrderEvent.Kind.CLAIMED, actor=user, data={"via": via})
             claimed += 1
     if claimed:
-        logger.info("user %s claimed %d guest orders by a verified e-mail", user.pk, claimed)
+        logger.info("user %s claimed %d guest orders by a verified %s", user.pk, claimed, via)
     return claimed
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from kameng.tasks import exclusive
-from orders import aftersales, emails, membership, services
+from orders import aftersales, emails, membership, services, sms
 
 
 # Nobody waits for a delivery's result: not storing it spares the worker a Redis write and the
@@ -16,6 +16,11 @@ def deliver_order(*, order_id: int) -> str:
 @shared_task
 def send_delivery_email(*, order_id: int, again: bool = False) -> bool:
     return emails.send_delivery_email(order_id=order_id, again=again)
+
+
+@shared_task
+def send_delivery_sms(*, order_id: int) -> bool:
+    return sms.send_delivery_sms(order_id=order_id)
 
 
 @shared_task

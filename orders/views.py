@@ -242,6 +242,10 @@ def checkout(request):
     placing = request.method == "POST" and changed is None and not fitted
     buyer_fields = _buyer_fields(lines)
     initial = {"idempotency_key": access.new_checkout_key(request), "email": request.user.email if signed_in else ""}
+    if signed_in:  # the account's verified number and SMS choice (/me/settings/) as the defaults
+        user = request.user
+        initial["phone"] = str(user.phone) if user.phone and user.phone_verified else ""
+        initial["sms_delivery"] = user.notify_delivery_sms
     quote = _priced(lines, request.user, use_points=use_points)
     pay_choices, wallet_short = _pay_choices(request, total_fen=quote.total_fen)
     form = forms.CheckoutForm(
@@ -268,6 +272,7 @@ def checkout(request):
                 buyer=request.user,
                 email=data["email"],
                 phone=data.get("phone", ""),
+                sms_opt_in=data.get("sms_delivery", False),
                 chosen_secret=data.get("query_secret", ""),
                 idempotency_key=data["idempotency_key"],
                 client_ip=client_ip(request),

@@ -133,6 +133,17 @@ def other_merchant_staff(demo_shop):
     return staff
 
 
+@pytest.fixture
+def sms_outbox(settings, tmp_path):
+    """SMS go to the console backend's outbox in a fresh folder; returns its reader
+    (``sms_outbox(phone)``: the messages to that number, oldest first)."""
+    from accounts import sms
+
+    settings.SMS_BACKEND = "console"
+    settings.SMS_OUTBOX_DIR = str(tmp_path / "sms")
+    return sms.outbox
+
+
 # --- Browser ----------------------------------------------------------------------------------------
 def chromium_path() -> str:
     configured = os.environ.get("CHROMIUM_PATH")
