@@ -9,6 +9,7 @@ Slots (lower first), so later cards find their place without touching the page:
 * ``WALLET`` (100): balance, top-up, history — payments.
 * ``POINTS`` (200): points balance and level with progress to the next — reserved, not built yet.
 * ``ORDERS`` (300): counts of orders by status — orders.
+* ``FAVOURITES`` (350): how many favourites, a link to them — catalog.
 * ``COUPONS`` (400): coupons and invitations — reserved for marketing.
 """
 
@@ -23,6 +24,7 @@ from django.apps import apps
 WALLET = 100
 POINTS = 200
 ORDERS = 300
+FAVOURITES = 350
 COUPONS = 400
 
 

@@ -4,7 +4,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
-from catalog import selectors
+from catalog import favourites, selectors
 
 PAGE_SIZE = 24
 
@@ -12,14 +12,19 @@ PAGE_SIZE = 24
 def home(request):
     categories = selectors.active_categories()
     products = selectors.listed_products()
+    featured = list(products.filter(is_featured=True)[:8])
+    best_selling = list(selectors.best_selling(limit=8))
+    latest = list(products.order_by("-created_at", "-id")[:PAGE_SIZE])
+    shown = [product.pk for product in featured + best_selling + latest]
     return render(
         request,
         "catalog/home.html",
         {
             "categories": selectors.storefront_categories(categories),
-            "featured": products.filter(is_featured=True)[:8],
-            "best_selling": selectors.best_selling(limit=8),
-            "latest": products.order_by("-created_at", "-id")[:PAGE_SIZE],
+            "featured": featured,
+            "best_selling": best_selling,
+            "latest": latest,
+            "favourite_ids": favourites.favourite_ids(user=request.user, product_ids=shown),
         },
     )
 
@@ -40,6 +45,7 @@ def category(request, slug: str):
             "parent": parent,
             "categories": selectors.storefront_categories(categories),
             "page": page,
+            "favourite_ids": _favourites_on(request, page),
         },
     )
 
@@ -53,11 +59,24 @@ def product(request, slug: str):
     return render(
         request,
         "catalog/product.html",
-        {"product": found, "skus": skus, "selected": first_available, "StockLevel": selectors.StockLevel},
+        {
+            "product": found,
+            "skus": skus,
+            "selected": first_available,
+            "StockLevel": selectors.StockLevel,
+            "is_favourite": bool(favourites.favourite_ids(user=request.user, product_ids=[found.pk])),
+        },
     )
 
 
 def search(request):
     query = request.GET.get("q", "")
     page = Paginator(selectors.search_products(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "catalog/search.html", {"query": query, "page": page})
+    return render(
+        request, "catalog/search.html", {"query": query, "page": page, "favourite_ids": _favourites_on(request, page)}
+    )
+
+
+def _favourites_on(request, page) -> set[int]:
+    """Which products of a list page the shopper has favourited (one query, none for a guest)."""
+    return favourites.favourite_ids(user=request.user, product_ids=[product.pk for product in page.object_list])

@@ -186,6 +186,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # Favourites: price drops and restocks no signal reported; notices whose e-mail was lost.
+    "catalog.sweep_favourites": {
+        "task": "catalog.tasks.sweep_favourites",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
     "catalog.send_low_stock_digest": {
         "task": "catalog.tasks.send_low_stock_digest",
         "schedule": crontab(hour=9, minute=5),
@@ -390,6 +396,9 @@ CHECKOUT_RATE_LIMIT = cfg.request_rate("CHECKOUT_RATE_LIMIT", default="30/m")
 # Low-stock checks after sales are coalesced per SKU: at most one queued per SKU, run this many
 # seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
 LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)
+# Favourites' price-drop and back-in-stock checks are coalesced the same way, per SKU, run this many
+# seconds after the first change (catalog.favourites.on_catalog_changed). 0: at once, one per change.
+FAVOURITE_CHECK_DELAY = cfg.int("FAVOURITE_CHECK_DELAY", default=30)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The share of a WeChat Pay trade the platform's mchid may split out (WeChat's default cap is 30%;
 # merchants' shares need it raised). Splits above it are refused before calling the gateway.

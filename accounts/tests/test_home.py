@@ -41,15 +41,20 @@ def extra_card():
 
 
 def test_installed_apps_register_their_cards_in_slot_order():
-    assert [card.name for card in usercenter.cards()] == ["wallet", "orders"]
-    assert [card.order for card in usercenter.cards()] == [usercenter.WALLET, usercenter.ORDERS]
+    assert [card.name for card in usercenter.cards()] == ["wallet", "orders", "favourites"]
+    assert [card.order for card in usercenter.cards()] == [
+        usercenter.WALLET, usercenter.ORDERS, usercenter.FAVOURITES,
+    ]  # fmt: skip
     assert usercenter.WALLET < usercenter.POINTS < usercenter.ORDERS < usercenter.COUPONS
+    assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.COUPONS
 
 
 def test_a_card_takes_its_slot_between_the_others(extra_card):
     extra_card("points", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.POINTS)
     extra_card("coupons", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.COUPONS)
-    assert [card.name for card in usercenter.cards()] == ["wallet", "points", "orders", "coupons"]
+    assert [card.name for card in usercenter.cards()] == [
+        "wallet", "points", "orders", "favourites", "coupons",
+    ]  # fmt: skip
 
 
 def test_a_card_of_an_app_that_is_not_installed_is_absent(user, extra_card):
@@ -104,6 +109,6 @@ def test_without_payments_installed_the_wallet_card_is_absent(user, settings):
     settings.INSTALLED_APPS = [
         app for app in settings.INSTALLED_APPS if app not in ("payments", "payments.apps.PaymentsConfig")
     ]
-    assert [card.name for card in usercenter.cards()] == ["orders"]
+    assert [card.name for card in usercenter.cards()] == ["orders", "favourites"]
     page = signed_in(user).get("/me/").content.decode()
     assert 'data-card="orders"' in page and 'data-card="wallet"' not in page
