@@ -46,6 +46,8 @@ class User(AbstractUser):
     nickname = models.CharField(_("nickname"), max_length=40, blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     welcome_sent_at = models.DateTimeField(_("welcome e-mail sent"), null=True, blank=True, editable=False)
+    # The spending leaderboard (orders/leaderboard.py) lists the user, masked, unless they hide.
+    show_on_leaderboard = models.BooleanField(_("shown on the spending leaderboard"), default=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

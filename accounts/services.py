@@ -37,3 +37,9 @@ def send_welcome_email(*, user_id: int, language: str | None = None) -> bool:
         html = render_to_string("accounts/email/welcome.html", context)
     send_mail(subject, body, None, [user.email], html_message=html)
     return True
+
+
+def set_leaderboard_visibility(*, user: User, shown: bool) -> None:
+    """Show or hide ``user`` on the spending leaderboard (orders/leaderboard.py)."""
+    User.objects.filter(pk=user.pk).update(show_on_leaderboard=shown)
+    user.show_on_leaderboard = shown

@@ -10,6 +10,7 @@ Slots (lower first), so later cards find their place without touching the page:
 * ``POINTS`` (200): points balance and level with progress to the next — reserved, not built yet.
 * ``ORDERS`` (300): counts of orders by status — orders.
 * ``FAVOURITES`` (350): how many favourites, a link to them — catalog.
+* ``LEADERBOARD`` (370): the user's rank among this month's top buyers — orders.
 * ``COUPONS`` (400): coupons and invitations — reserved for marketing.
 """
 
@@ -25,6 +26,7 @@ WALLET = 100
 POINTS = 200
 ORDERS = 300
 FAVOURITES = 350
+LEADERBOARD = 370
 COUPONS = 400
 
 

@@ -7,16 +7,18 @@ from django.views.i18n import set_language
 
 import accounts.urls
 import catalog.favourite_views
+import orders.leaderboard_views
 import payments.wallet_views
 from kameng.health import healthz
 
 # The user center: accounts' pages and the wallet (payments), one namespace. kameng/urls.py is the
 # composition root, the one place that may join apps which must not import each other.
-# Favourites (catalog) join it the same way.
+# Favourites (catalog) and the spending leaderboard (orders) join it the same way.
 user_center = (
     accounts.urls.urlpatterns
     + payments.wallet_views.urlpatterns
-    + catalog.favourite_views.urlpatterns,
+    + catalog.favourite_views.urlpatterns
+    + orders.leaderboard_views.urlpatterns,
     accounts.urls.app_name,
 )
 

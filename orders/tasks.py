@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from kameng.tasks import exclusive
-from orders import aftersales, emails, services
+from orders import aftersales, emails, leaderboard, services
 
 
 # Nobody waits for a delivery's result: not storing it spares the worker a Redis write and the
@@ -33,3 +33,10 @@ def expire_overdue_orders() -> int:
 @exclusive(timeout=300)
 def redeliver_stuck_orders() -> int:
     return services.redeliver_stuck_orders()
+
+
+@shared_task(ignore_result=True)
+def refresh_leaderboard() -> int:
+    """Periodic, and after a user hides or shows themselves: recompute the spending boards. Two
+    runs at once only cost time (each writes a complete board), so no lock."""
+    return leaderboard.refresh_all()

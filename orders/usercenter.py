@@ -1,5 +1,6 @@
-"""The orders card of the user-center home (accounts/usercenter.py): how many orders wait in
-each "my orders" tab, each count a link to its tab."""
+"""The cards orders adds to the user-center home (accounts/usercenter.py): how many orders wait in
+each "my orders" tab, each count a link to its tab; and the user's rank on this month's spending
+leaderboard (orders/leaderboard.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts import usercenter
-from orders import selectors
+from orders import leaderboard, selectors
 
 # The tabs the card shows (not "all": the card's title links there), with their labels.
 TABS = (
@@ -30,6 +31,12 @@ def card_context(request) -> dict:
     }
 
 
+def leaderboard_context(request) -> dict:
+    """The month's board comes from the cache; the user's own spend is one query."""
+    board = leaderboard.board(leaderboard.MONTH)
+    return {"standing": leaderboard.standing(user=request.user, board=board), "url": reverse("accounts:leaderboard")}
+
+
 def register() -> None:
     usercenter.register(
         name="orders",
@@ -37,4 +44,11 @@ def register() -> None:
         template="orders/usercenter_card.html",
         context=card_context,
         order=usercenter.ORDERS,
+    )
+    usercenter.register(
+        name="leaderboard",
+        app="orders",
+        template="orders/leaderboard_card.html",
+        context=leaderboard_context,
+        order=usercenter.LEADERBOARD,
     )

@@ -41,19 +41,19 @@ def extra_card():
 
 
 def test_installed_apps_register_their_cards_in_slot_order():
-    assert [card.name for card in usercenter.cards()] == ["wallet", "orders", "favourites"]
+    assert [card.name for card in usercenter.cards()] == ["wallet", "orders", "favourites", "leaderboard"]
     assert [card.order for card in usercenter.cards()] == [
-        usercenter.WALLET, usercenter.ORDERS, usercenter.FAVOURITES,
+        usercenter.WALLET, usercenter.ORDERS, usercenter.FAVOURITES, usercenter.LEADERBOARD,
     ]  # fmt: skip
     assert usercenter.WALLET < usercenter.POINTS < usercenter.ORDERS < usercenter.COUPONS
-    assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.COUPONS
+    assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.LEADERBOARD < usercenter.COUPONS
 
 
 def test_a_card_takes_its_slot_between_the_others(extra_card):
     extra_card("points", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.POINTS)
     extra_card("coupons", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.COUPONS)
     assert [card.name for card in usercenter.cards()] == [
-        "wallet", "points", "orders", "favourites", "coupons",
+        "wallet", "points", "orders", "favourites", "leaderboard", "coupons",
     ]  # fmt: skip
 
 
@@ -109,6 +109,6 @@ def test_without_payments_installed_the_wallet_card_is_absent(user, settings):
     settings.INSTALLED_APPS = [
         app for app in settings.INSTALLED_APPS if app not in ("payments", "payments.apps.PaymentsConfig")
     ]
-    assert [card.name for card in usercenter.cards()] == ["orders", "favourites"]
+    assert [card.name for card in usercenter.cards()] == ["orders", "favourites", "leaderboard"]
     page = signed_in(user).get("/me/").content.decode()
     assert 'data-card="orders"' in page and 'data-card="wallet"' not in page
