@@ -189,9 +189,12 @@ def test_checks_are_coalesced_per_sku(user, demo_shop, settings, django_capture_
     assert queued.call_args.kwargs == {"kwargs": {"sku_ids": [sku.pk]}, "countdown": 30}
     # The task clears the mark before it checks: the next change queues a check of its own.
     favourites.check_skus(sku_ids=[sku.pk])
-    with mock.patch("catalog.tasks.check_favourites.apply_async") as queued:
-        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-            reprice(sku, 600)
+    with (
+        mock.patch("catalog.tasks.check_favourites.apply_async") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+        transaction.atomic(),
+    ):
+        reprice(sku, 600)
     assert queued.call_count == 1
 
 

@@ -78,7 +78,9 @@ def test_list_cards_carry_a_heart_pressed_for_favourites(user, demo_shop):
     browser = signed_in(user)
     for url in ("/", f"/c/{steam.category.slug}/", "/search/?q=Steam"):
         page = browser.get(url).content.decode()
-        hearts = re.findall(r'<form method="post" action="([^"]+)" class="fav fav-compact".*?aria-pressed="(\w+)"', page)
+        hearts = re.findall(
+            r'<form method="post" action="([^"]+)" class="fav fav-compact".*?aria-pressed="(\w+)"', page
+        )
         assert hearts, url
         assert (remove_url(steam), "true") in hearts, url
         assert all(pressed == "false" for action, pressed in hearts if action != remove_url(steam)), url
@@ -211,8 +213,7 @@ def test_the_list_shows_lowest_price_and_stock_state(user, demo_shop):
 
     page = signed_in(user).get("/me/favourites/").content.decode()
     rows = {
-        int(pk): text_of(body)
-        for pk, body in re.findall(r'data-fav-row data-product="(\d+)">(.*?)</li>', page, re.S)
+        int(pk): text_of(body) for pk, body in re.findall(r'data-fav-row data-product="(\d+)">(.*?)</li>', page, re.S)
     }
     assert f"¥{next_price // 100}.{next_price % 100:02d}" in rows[steam.pk] and "In stock" in rows[steam.pk]
     assert "Sold out" in rows[office.pk]
