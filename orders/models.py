@@ -86,6 +86,8 @@ class Order(models.Model):
             models.Index(fields=["status", "reserved_until"], name="order_status_deadline"),
             models.Index(fields=["email", "status"], name="order_email_status"),
             models.Index(fields=["client_ip", "status"], name="order_ip_status"),
+            # The spending leaderboard's week and month (orders/leaderboard.py) read only their period.
+            models.Index(fields=["paid_at"], name="order_paid_at", condition=Q(paid_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
