@@ -158,7 +158,7 @@ def set_notify(*, user, product_id: int, notify: bool, language: str = "") -> bo
         favourite = with_state(Favourite.objects.filter(user=user, product_id=product_id)).first()
         if favourite is None:
             return False
-        fields = {"notify": notify}
+        fields: dict[str, object] = {"notify": notify}
         if notify:
             fields.update(
                 language=language or settings.LANGUAGE_CODE,

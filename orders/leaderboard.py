@@ -122,7 +122,7 @@ def compute(period: str, *, now: datetime.datetime | None = None, size: int | No
             "pk", "nickname", "email"
         )
     }
-    top = []
+    top: list[Entry] = []
     for index, (buyer_id, spent) in enumerate(leaders):
         # Equal spend, equal rank (1, 2, 2, 4): the rank of the first buyer with this spend.
         rank = top[-1].rank if top and top[-1].spent_fen == spent else index + 1
