@@ -7,7 +7,12 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
-        from orders import receivers, usercenter
+        from django.db.models.signals import post_save
+
+        from orders import leaderboard, receivers, usercenter
+        from orders.models import OrderEvent
 
         usercenter.register()  # the orders card of the user-center home (accounts/usercenter.py)
         receivers.connect()  # guest orders are claimed by a verified e-mail (allauth's signals)
+        # Payments and refunds ask for the spending leaderboard to be recomputed soon (coalesced).
+        post_save.connect(leaderboard.on_order_event, sender=OrderEvent, dispatch_uid="orders.leaderboard")

@@ -236,3 +236,33 @@ def test_the_user_center_shows_my_rank_this_month(user):
     page = signed_in(user).get("/me/").content.decode()
     card = re.search(r'<section class="me-card" data-card="leaderboard">(.*?)</section>', page, re.S).group(1)
     assert "You are #2" in text_of(card) and 'href="/me/leaderboard/"' in card
+
+
+def test_a_payment_asks_for_one_recomputation_soon(user, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    from django.db import transaction
+
+    from orders import services
+
+    first = order(user, 1_000, status="pending_payment", paid_at=None)
+    second = order(user, 2_000, status="pending_payment", paid_at=None)
+    with mock.patch("orders.tasks.refresh_leaderboard.apply_async") as queued:
+        for placed in (first, second):
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                assert services.transition(placed, source=["pending_payment"], target="paid", kind="paid")
+    assert queued.call_count == 1  # the second payment found one pending
+    assert queued.call_args.kwargs == {"countdown": leaderboard.REFRESH_AFTER_CHANGE}
+
+
+def test_the_board_moves_after_a_payment_without_waiting_for_the_beat(user, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from orders import services
+
+    order(buyer("rich@example.com"), 5_000)
+    assert [e.spent_fen for e in leaderboard.board("month").top] == [5_000]
+    placed = order(user, 9_000, status="pending_payment", paid_at=None)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        services.transition(placed, source=["pending_payment"], target="paid", kind="paid", paid_at=timezone.now())
+    assert [(e.user_id, e.spent_fen) for e in leaderboard.board("month").top][0] == (user.pk, 9_000)
