@@ -10,7 +10,7 @@ Slots (lower first), so later cards find their place without touching the page:
 * ``POINTS`` (200): points balance and level with progress to the next — reserved, not built yet.
 * ``ORDERS`` (300): counts of orders by status — orders.
 * ``FAVOURITES`` (350): how many favourites, a link to them — catalog.
-* ``LEADERBOARD`` (370): the user's rank among this month's top buyers — orders.
+* ``LEADERBOARD`` (370): this month's top buyers and the user's place among them — orders.
 * ``COUPONS`` (400): coupons and invitations — reserved for marketing.
 """
 

@@ -139,6 +139,11 @@ def _key(period: str, since: datetime.datetime | None) -> str:
     return f"orders:leaderboard:{period}:{since.isoformat() if since else 'all'}"
 
 
+def cached(period: str, *, now: datetime.datetime | None = None) -> Board | None:
+    """The board of ``period`` if the cache has it (no query either way)."""
+    return cache.get(_key(period, period_start(period, now=now)))
+
+
 def board(period: str, *, now: datetime.datetime | None = None) -> Board:
     """The cached board of ``period``, computed now if the cache has none (a new week, a cold cache)."""
     since = period_start(period, now=now)

@@ -32,9 +32,15 @@ def card_context(request) -> dict:
 
 
 def leaderboard_context(request) -> dict:
-    """The month's board comes from the cache; the user's own spend is one query."""
-    board = leaderboard.board(leaderboard.MONTH)
-    return {"standing": leaderboard.standing(user=request.user, board=board), "url": reverse("accounts:leaderboard")}
+    """This month's top three and the user's place if they are listed, from the cached board only:
+    the home adds no query for it (the leaderboard page computes a cold board; the beat keeps it warm)."""
+    board = leaderboard.cached(leaderboard.MONTH)
+    top = board.top if board else []
+    return {
+        "top": top[:3],
+        "mine": next((entry for entry in top if entry.user_id == request.user.pk), None),
+        "url": reverse("accounts:leaderboard"),
+    }
 
 
 def register() -> None:

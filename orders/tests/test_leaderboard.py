@@ -230,12 +230,23 @@ def test_the_page_costs_the_same_queries_with_many_buyers(user):
     assert page.count('class="board-row') == settings.LEADERBOARD_SIZE
 
 
-def test_the_user_center_shows_my_rank_this_month(user):
-    order(buyer("rich@example.com"), 5_000)
+def test_the_user_center_shows_the_top_three_and_my_place_from_the_cache(user):
+    for n, spent in enumerate((9_000, 8_000, 7_000, 6_000)):
+        order(buyer(f"rich{n}@example.com"), spent)
     order(user, 1_000)
-    page = signed_in(user).get("/me/").content.decode()
-    card = re.search(r'<section class="me-card" data-card="leaderboard">(.*?)</section>', page, re.S).group(1)
-    assert "You are #2" in text_of(card) and 'href="/me/leaderboard/"' in card
+    browser = signed_in(user)
+
+    def card() -> str:
+        page = browser.get("/me/").content.decode()
+        return re.search(r'<section class="me-card" data-card="leaderboard">(.*?)</section>', page, re.S).group(1)
+
+    cold = card()  # nothing computed yet: only the link, and no query for it
+    assert 'href="/me/leaderboard/"' in cold and "me-podium" not in cold
+    leaderboard.refresh_all()
+    warm = text_of(card())
+    assert "You are #5 ¥10.00" in warm
+    assert "1 r***@example.com ¥90.00" in warm and "3 r***@example.com ¥70.00" in warm
+    assert "¥60.00" not in warm  # the top three only
 
 
 def test_a_payment_asks_for_one_recomputation_soon(user, django_capture_on_commit_callbacks):
