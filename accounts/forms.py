@@ -60,11 +60,13 @@ class NotificationSettingsForm(forms.ModelForm):
             "notify_promotions_email",
             "notify_promotions_sms",
             "notify_price_drops",
+            "show_on_leaderboard",
         ]
         labels = {
             "notify_delivery_email": _("E-mail me my codes when an order is delivered"),
             "notify_delivery_sms": _("Text me the order link when an order is delivered"),
             "notify_promotions_email": _("Promotions and coupons by e-mail"),
             "notify_promotions_sms": _("Promotions and coupons by SMS"),
-            "notify_price_drops": _("E-mail me when a favourite drops in price"),
+            "notify_price_drops": _("E-mail me when a favourite drops in price or is back in stock"),
+            "show_on_leaderboard": _("Show me (name masked) on the spending leaderboard"),
         }

@@ -60,6 +60,8 @@ class User(AbstractUser):
     notify_promotions_sms = models.BooleanField(_("promotions by SMS"), default=False)
     notify_price_drops = models.BooleanField(_("price drops by e-mail"), default=False)
     welcome_sent_at = models.DateTimeField(_("welcome e-mail sent"), null=True, blank=True, editable=False)
+    # The spending leaderboard (orders/leaderboard.py) lists the user, masked, unless they hide.
+    show_on_leaderboard = models.BooleanField(_("shown on the spending leaderboard"), default=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

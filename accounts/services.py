@@ -45,6 +45,7 @@ NOTIFICATION_FIELDS = (
     "notify_promotions_email",
     "notify_promotions_sms",
     "notify_price_drops",
+    "show_on_leaderboard",  # not a notification, but a choice of the same page: who sees my spending
 )
 
 
@@ -53,6 +54,24 @@ def update_notification_settings(*, user: User, **choices: bool) -> None:
     unknown = set(choices) - set(NOTIFICATION_FIELDS)
     if unknown:
         raise ValueError(f"not notification settings: {', '.join(sorted(unknown))}")
+    visibility_changed = "show_on_leaderboard" in choices and bool(choices["show_on_leaderboard"]) != (
+        User.objects.filter(pk=user.pk).values_list("show_on_leaderboard", flat=True).first()
+    )
     User.objects.filter(pk=user.pk).update(**{name: bool(value) for name, value in choices.items()})
     for name, value in choices.items():
         setattr(user, name, bool(value))
+    if visibility_changed:
+        _visibility_changed(user)
+
+
+def set_leaderboard_visibility(*, user: User, shown: bool) -> None:
+    """Show or hide ``user`` on the spending leaderboard (orders/leaderboard.py)."""
+    User.objects.filter(pk=user.pk).update(show_on_leaderboard=shown)
+    user.show_on_leaderboard = shown
+    _visibility_changed(user)
+
+
+def _visibility_changed(user: User) -> None:
+    from accounts.signals import leaderboard_visibility_changed  # signals imports this module
+
+    leaderboard_visibility_changed.send(sender=User, user=user)

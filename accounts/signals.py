@@ -12,3 +12,7 @@ def _welcome_on_signup(sender, request, user, **kwargs):
 # Sent after the commit that marked ``phone`` (E.164) verified for ``user`` (accounts/adapter.py).
 # orders/receivers.py claims guest orders placed with that number; accounts never imports orders.
 phone_verified = Signal()
+
+# Sent when a user shows or hides themselves on the spending leaderboard (/me/leaderboard/ or
+# /me/settings/); orders recomputes the boards after the commit. accounts never imports orders.
+leaderboard_visibility_changed = Signal()

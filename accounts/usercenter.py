@@ -10,6 +10,8 @@ Slots (lower first), so later cards find their place without touching the page:
 * ``MEMBERSHIP`` (150): the annual membership, its expiry and a link to buy or renew — orders.
 * ``POINTS`` (200): points balance and level with progress to the next — accounts (``loyalty_card.py``).
 * ``ORDERS`` (300): counts of orders by status — orders.
+* ``FAVOURITES`` (350): how many favourites, a link to them — catalog.
+* ``LEADERBOARD`` (370): this month's top buyers and the user's place among them — orders.
 * ``COUPONS`` (400): coupons and invitations — reserved for marketing.
 """
 
@@ -25,6 +27,8 @@ WALLET = 100
 MEMBERSHIP = 150
 POINTS = 200
 ORDERS = 300
+FAVOURITES = 350
+LEADERBOARD = 370
 COUPONS = 400
 
 

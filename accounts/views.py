@@ -48,7 +48,10 @@ def notification_settings(request):
             (_("Delivery"), _("When your codes are ready."), ["notify_delivery_email", "notify_delivery_sms"]),
             (_("Promotions"), _("Coupons, sales and new goods. Off unless you turn them on."),
              ["notify_promotions_email", "notify_promotions_sms"]),
-            (_("Price drops"), _("When a product you favourited gets cheaper."), ["notify_price_drops"]),
+            (_("Price drops"), _("When a product you favourited gets cheaper or is back in stock."),
+             ["notify_price_drops"]),
+            (_("Leaderboard"), _("Top buyers are listed with masked names; you may stay off the list."),
+             ["show_on_leaderboard"]),
         ],
     }  # fmt: skip
     context["groups"] = [(title, note, [form[name] for name in names]) for title, note, names in context["groups"]]

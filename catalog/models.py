@@ -423,3 +423,62 @@ class CodeAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.user} · {self.code_count}"
+
+
+class Favourite(models.Model):
+    """A product a shopper keeps an eye on (/me/favourites/), with opt-in e-mail notices.
+
+    ``seen_price_fen`` and ``seen_in_stock`` are what the shopper was last told (or saw when the
+    notices were switched on): a notice goes out only when the product is cheaper than that, or in
+    stock when it was not, and both move to the new state as it is noticed — so a repeated save,
+    a second import or a retried check sends nothing more (catalog/favourites.py).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="favourites")
+    notify = models.BooleanField(_("price-drop and back-in-stock e-mails"), default=False)
+    # The language the shopper used when switching notices on: their e-mails are written in it.
+    language = models.CharField(max_length=8, blank=True, editable=False)
+    seen_price_fen = models.BigIntegerField(null=True, blank=True, editable=False)
+    seen_in_stock = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("favourite")
+        verbose_name_plural = _("favourites")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "product"], name="favourite_once_per_user")]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="favourite_user_newest"),
+            models.Index(fields=["product"], name="favourite_notify", condition=Q(notify=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ♥ {self.product}"
+
+
+class FavouriteNotice(models.Model):
+    """One e-mail to one shopper about what changed on their favourites (price drops, back in stock).
+
+    Written in the transaction that noticed the change and sent by a task queued on commit, which
+    claims ``sent_at`` first: a repeated task sends nothing; one whose queueing was lost is queued
+    again by the periodic sweep.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourite_notices")
+    language = models.CharField(max_length=8, blank=True)
+    # [{"product": id, "kind": "price_drop"|"back_in_stock", "old_fen": int|None, "new_fen": int}]
+    items = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("favourite notice")
+        verbose_name_plural = _("favourite notices")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="favourite_notice_unsent", condition=Q(sent_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {len(self.items)}"

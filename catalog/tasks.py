@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import translation
 
-from catalog import imports, stock
+from catalog import favourites, imports, stock
 from kameng.tasks import enqueue_on_commit, exclusive
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,24 @@ def sweep_low_stock() -> int:
 @exclusive(timeout=1800)
 def send_low_stock_digest() -> int:
     return stock.send_low_stock_digest()
+
+
+# --- Favourites' notices (catalog/favourites.py) --------------------------------------------------
+@shared_task(ignore_result=True)  # queued after stock and price changes, coalesced per SKU
+def check_favourites(*, sku_ids: list[int]) -> int:
+    """Look for price drops and restocks on the favourites of these SKUs' products."""
+    return len(favourites.check_skus(sku_ids=sku_ids))
+
+
+@shared_task
+def send_favourite_notice(*, notice_id: int) -> bool:
+    return favourites.send_notice(notice_id=notice_id)
+
+
+@shared_task
+@exclusive(timeout=600)
+def sweep_favourites() -> int:
+    return len(favourites.sweep_favourites())
 
 
 # --- Card-code imports (catalog/imports/) ------------------------------------------------------------

@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from accounts import levels
-from catalog import level_prices, selectors
+from catalog import favourites, level_prices, selectors
 
 PAGE_SIZE = 24
 
@@ -13,14 +13,19 @@ PAGE_SIZE = 24
 def home(request):
     categories = selectors.active_categories()
     products = selectors.listed_products()
+    featured = list(products.filter(is_featured=True)[:8])
+    best_selling = list(selectors.best_selling(limit=8))
+    latest = list(products.order_by("-created_at", "-id")[:PAGE_SIZE])
+    shown = [product.pk for product in featured + best_selling + latest]
     return render(
         request,
         "catalog/home.html",
         {
             "categories": selectors.storefront_categories(categories),
-            "featured": products.filter(is_featured=True)[:8],
-            "best_selling": selectors.best_selling(limit=8),
-            "latest": products.order_by("-created_at", "-id")[:PAGE_SIZE],
+            "featured": featured,
+            "best_selling": best_selling,
+            "latest": latest,
+            "favourite_ids": favourites.favourite_ids(user=request.user, product_ids=shown),
         },
     )
 
@@ -41,6 +46,7 @@ def category(request, slug: str):
             "parent": parent,
             "categories": selectors.storefront_categories(categories),
             "page": page,
+            "favourite_ids": _favourites_on(request, page),
         },
     )
 
@@ -60,6 +66,7 @@ def product(request, slug: str):
     context = {
         "product": found, "skus": skus, "selected": first_available, "StockLevel": selectors.StockLevel,
         "level": level if prices else None, "level_name": levels.level_name(level),
+        "is_favourite": bool(favourites.favourite_ids(user=request.user, product_ids=[found.pk])),
     }  # fmt: skip
     return render(request, "catalog/product.html", context)
 
@@ -67,4 +74,11 @@ def product(request, slug: str):
 def search(request):
     query = request.GET.get("q", "")
     page = Paginator(selectors.search_products(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "catalog/search.html", {"query": query, "page": page})
+    return render(
+        request, "catalog/search.html", {"query": query, "page": page, "favourite_ids": _favourites_on(request, page)}
+    )
+
+
+def _favourites_on(request, page) -> set[int]:
+    """Which products of a list page the shopper has favourited (one query, none for a guest)."""
+    return favourites.favourite_ids(user=request.user, product_ids=[product.pk for product in page.object_list])

@@ -201,6 +201,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # Favourites: price drops and restocks no signal reported; notices whose e-mail was lost.
+    "catalog.sweep_favourites": {
+        "task": "catalog.tasks.sweep_favourites",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    # The spending leaderboard is recomputed ahead of its cache's expiry, so pages never wait for it.
+    "orders.refresh_leaderboard": {
+        "task": "orders.tasks.refresh_leaderboard",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "catalog.send_low_stock_digest": {
         "task": "catalog.tasks.send_low_stock_digest",
         "schedule": crontab(hour=9, minute=5),
@@ -428,6 +440,13 @@ CHECKOUT_RATE_LIMIT = cfg.request_rate("CHECKOUT_RATE_LIMIT", default="30/m")
 # Low-stock checks after sales are coalesced per SKU: at most one queued per SKU, run this many
 # seconds after the first change (catalog.stock.on_stock_changed). 0: at once, one per change.
 LOW_STOCK_CHECK_DELAY = cfg.int("LOW_STOCK_CHECK_DELAY", default=5)
+# Favourites' price-drop and back-in-stock checks are coalesced the same way, per SKU, run this many
+# seconds after the first change (catalog.favourites.on_catalog_changed). 0: at once, one per change.
+FAVOURITE_CHECK_DELAY = cfg.int("FAVOURITE_CHECK_DELAY", default=30)
+# The spending leaderboard (orders/leaderboard.py): how long a computed board is served from the
+# cache (the beat task recomputes it more often), and how many buyers it lists.
+LEADERBOARD_CACHE_SECONDS = cfg.int("LEADERBOARD_CACHE_SECONDS", default=900)
+LEADERBOARD_SIZE = cfg.int("LEADERBOARD_SIZE", default=50)
 SETTLEMENT_HOLD_DAYS = cfg.int("SETTLEMENT_HOLD_DAYS", default=0)
 # The share of a WeChat Pay trade the platform's mchid may split out (WeChat's default cap is 30%;
 # merchants' shares need it raised). Splits above it are refused before calling the gateway.

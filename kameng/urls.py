@@ -6,14 +6,21 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 import accounts.urls
+import catalog.favourite_views
+import orders.leaderboard_views
 import orders.membership_views
 import payments.wallet_views
 from kameng.health import healthz
 
-# The user center: accounts' pages, the wallet (payments) and the membership (orders), one namespace.
-# kameng/urls.py is the composition root, the one place that may join apps which must not import each other.
+# The user center, one namespace: accounts' pages, the wallet (payments), the membership and the
+# spending leaderboard (orders), favourites (catalog). kameng/urls.py is the composition root, the
+# one place that may join apps which must not import each other.
 user_center = (
-    accounts.urls.urlpatterns + payments.wallet_views.urlpatterns + orders.membership_views.urlpatterns,
+    accounts.urls.urlpatterns
+    + payments.wallet_views.urlpatterns
+    + orders.membership_views.urlpatterns
+    + catalog.favourite_views.urlpatterns
+    + orders.leaderboard_views.urlpatterns,
     accounts.urls.app_name,
 )
 

@@ -94,6 +94,8 @@ class Order(models.Model):
             models.Index(fields=["client_ip", "status"], name="order_ip_status"),
             # Claiming guest orders by a verified phone number (services.claim_guest_orders_by_phone).
             models.Index(fields=["phone"], name="order_guest_phone", condition=Q(buyer__isnull=True) & ~Q(phone="")),
+            # The spending leaderboard's week and month (orders/leaderboard.py) read only their period.
+            models.Index(fields=["paid_at"], name="order_paid_at", condition=Q(paid_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),

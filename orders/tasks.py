@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from kameng.tasks import exclusive
-from orders import aftersales, emails, membership, services, sms
+from orders import aftersales, emails, leaderboard, membership, services, sms
 
 
 # Nobody waits for a delivery's result: not storing it spares the worker a Redis write and the
@@ -49,3 +49,10 @@ def send_membership_reminder(*, membership_id: int) -> bool:
 @exclusive(timeout=600)
 def send_membership_reminders() -> int:
     return membership.send_renewal_reminders()
+
+
+@shared_task(ignore_result=True)
+def refresh_leaderboard() -> int:
+    """Periodic, and after a user hides or shows themselves: recompute the spending boards. Two
+    runs at once only cost time (each writes a complete board), so no lock."""
+    return leaderboard.refresh_all()

@@ -1,5 +1,6 @@
 """The cards orders gives the user-center home (accounts/usercenter.py): how many orders wait in
-each "my orders" tab, each count a link to its tab; and the annual membership with its expiry."""
+each "my orders" tab, each count a link to its tab; the annual membership with its expiry; and the
+user's rank on this month's spending leaderboard (orders/leaderboard.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts import usercenter
-from orders import membership, selectors
+from orders import leaderboard, membership, selectors
 from orders.models import Membership
 
 # The tabs the card shows (not "all": the card's title links there), with their labels.
@@ -42,6 +43,18 @@ def membership_context(request) -> dict:
     }
 
 
+def leaderboard_context(request) -> dict:
+    """This month's top three and the user's place if they are listed, from the cached board only:
+    the home adds no query for it (the leaderboard page computes a cold board; the beat keeps it warm)."""
+    board = leaderboard.cached(leaderboard.MONTH)
+    top = board.top if board else []
+    return {
+        "top": top[:3],
+        "mine": next((entry for entry in top if entry.user_id == request.user.pk), None),
+        "url": reverse("accounts:leaderboard"),
+    }
+
+
 def register() -> None:
     usercenter.register(
         name="membership",
@@ -56,4 +69,11 @@ def register() -> None:
         template="orders/usercenter_card.html",
         context=card_context,
         order=usercenter.ORDERS,
+    )
+    usercenter.register(
+        name="leaderboard",
+        app="orders",
+        template="orders/leaderboard_card.html",
+        context=leaderboard_context,
+        order=usercenter.LEADERBOARD,
     )

@@ -41,27 +41,23 @@ def extra_card():
 
 
 def test_installed_apps_register_their_cards_in_slot_order():
-    assert [card.name for card in usercenter.cards()] == ["wallet", "membership", "points", "orders"]
+    assert [card.name for card in usercenter.cards()] == [
+        "wallet", "membership", "points", "orders", "favourites", "leaderboard",
+    ]  # fmt: skip
     assert [card.order for card in usercenter.cards()] == [
-        usercenter.WALLET,
-        usercenter.MEMBERSHIP,
-        usercenter.POINTS,
-        usercenter.ORDERS,
-    ]
+        usercenter.WALLET, usercenter.MEMBERSHIP, usercenter.POINTS, usercenter.ORDERS, usercenter.FAVOURITES,
+        usercenter.LEADERBOARD,
+    ]  # fmt: skip
     assert usercenter.WALLET < usercenter.MEMBERSHIP < usercenter.POINTS < usercenter.ORDERS < usercenter.COUPONS
+    assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.LEADERBOARD < usercenter.COUPONS
 
 
 def test_a_card_takes_its_slot_between_the_others(extra_card):
     extra_card("coupons", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.COUPONS)
     extra_card("badges", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.WALLET + 1)
     assert [card.name for card in usercenter.cards()] == [
-        "wallet",
-        "badges",
-        "membership",
-        "points",
-        "orders",
-        "coupons",
-    ]
+        "wallet", "badges", "membership", "points", "orders", "favourites", "leaderboard", "coupons",
+    ]  # fmt: skip
 
 
 def test_a_card_of_an_app_that_is_not_installed_is_absent(user, extra_card):
@@ -116,6 +112,6 @@ def test_without_payments_installed_the_wallet_card_is_absent(user, settings):
     settings.INSTALLED_APPS = [
         app for app in settings.INSTALLED_APPS if app not in ("payments", "payments.apps.PaymentsConfig")
     ]
-    assert [card.name for card in usercenter.cards()] == ["membership", "points", "orders"]
+    assert [card.name for card in usercenter.cards()] == ["membership", "points", "orders", "favourites", "leaderboard"]
     page = signed_in(user).get("/me/").content.decode()
     assert 'data-card="orders"' in page and 'data-card="wallet"' not in page
