@@ -1,6 +1,6 @@
-"""Issue 13's proof at phone size: a user favourites a product, buys it, and finds it in their
-favourites and themselves on the spending leaderboard (recomputed after the payment, not at the
-next beat)."""
+"""Issue 13's proof at phone size: a user favourites a product, buys it, sees their points and level
+change on /me/, and finds it in their favourites and themselves on the spending leaderboard
+(recomputed after the payment, not at the next beat)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from accounts.models import MemberLevel
 from accounts.tests.test_wallet_browser import sign_in
 from catalog.models import Favourite, Sku
 from orders.models import Order
@@ -15,8 +16,14 @@ from orders.models import Order
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_favourite_buy_then_see_the_leaderboard(page, live_server, demo_shop, user, password):
+def test_favourite_buy_then_see_points_level_and_the_leaderboard(page, live_server, demo_shop, user, password):
+    MemberLevel.objects.create(name="普通会员", name_en="Member", threshold_fen=0)
+    MemberLevel.objects.create(name="白银会员", name_en="Silver", threshold_fen=5_000)
     sign_in(page.context, live_server, user, password)
+    page.goto("/me/")
+    card = page.locator(".me-card", has_text="Points and level")
+    assert card.locator(".level-badge").inner_text() != "Silver"
+    assert re.search(r"\b0\s*points", card.inner_text())
     page.goto("/me/leaderboard/")
     assert page.get_by_text("You have no purchases in this period yet.").is_visible()
 
@@ -36,6 +43,11 @@ def test_favourite_buy_then_see_the_leaderboard(page, live_server, demo_shop, us
     page.get_by_role("button", name="Pay", exact=True).click()
     page.wait_for_url(re.compile(r"/orders/K\d+/$"))
     assert Order.objects.get(buyer=user).status == Order.Status.DELIVERED
+
+    page.goto("/me/")
+    card = page.locator(".me-card", has_text="Points and level")
+    assert card.locator(".level-badge").inner_text() == "Silver"  # ¥96.50 paid crosses ¥50
+    assert re.search(r"\b96\s*points", card.inner_text())  # 1 point a yuan, rounded down
 
     page.goto("/me/leaderboard/")
     assert page.get_by_text("Your rank: #1").is_visible()
