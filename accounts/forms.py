@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from allauth.account.forms import ConfirmLoginCodeForm, RequestLoginCodeForm, VerifyPhoneForm
+from allauth.account.forms import ConfirmLoginCodeForm, LoginForm, RequestLoginCodeForm, VerifyPhoneForm
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+
+
+class ShopLoginForm(LoginForm):
+    """allauth's sign-in form, its one field for e-mail or phone named so (allauth calls it "Login"
+    when several sign-in methods are on)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["login"]
+        field.label = _("E-mail or mobile number")
+        field.widget.attrs["placeholder"] = _("E-mail or mobile number")
+        field.widget.attrs["autocomplete"] = "username"
 
 
 class RequestPhoneLoginCodeForm(RequestLoginCodeForm):

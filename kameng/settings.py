@@ -290,6 +290,7 @@ ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 10 * 60
 ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
 ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}  # what SMS codes look like
 ACCOUNT_FORMS = {
+    "login": "accounts.forms.ShopLoginForm",
     "request_login_code": "accounts.forms.RequestPhoneLoginCodeForm",
     "confirm_login_code": "accounts.forms.ConfirmSmsLoginCodeForm",
     "verify_phone": "accounts.forms.VerifyPhoneCodeForm",

@@ -44,7 +44,7 @@ def test_a_guest_signs_in_and_comes_back_with_the_favourite(page, live_server, d
     page.goto("/p/steam-wallet/")
     page.locator(".product-head form[data-fav] button").click()
     page.wait_for_url("**/accounts/login/?next=%2Fp%2Fsteam-wallet%2F")
-    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("E-mail or mobile number").fill(user.email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url("**/p/steam-wallet/")
