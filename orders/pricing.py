@@ -64,6 +64,7 @@ class Adjustment:
     amount_fen: int  # positive = discount
     funded_by: Literal["platform", "merchant"] = "merchant"
     sku_id: int | None = None  # None: applies to the order, spread over its lines for settlement
+    ref: str = ""  # what the rule needs to redeem it when the order is placed (a coupon code, a special's id)
     capped_fen: int = 0  # asked for but not given (the floor at cost, the platform's room)
     capped_by: str = ""  # why: "cost_floor", "platform_commission" (comma-separated when both)
 
@@ -243,6 +244,17 @@ class Quote:
 
 
 Rule = Callable[[Quote], None]
+
+
+class OfferUnavailable(Exception):
+    """Raised while an order is placed when an offer its quote used is gone (a coupon's last use
+    taken, a special's quantity sold): the order is not placed and the buyer is told
+    ``user_message`` and shown the new price."""
+
+    def __init__(self, user_message: str):
+        super().__init__(user_message)
+        self.user_message = user_message
+
 
 CAPPED_BY_COST_FLOOR = "cost_floor"
 CAPPED_BY_PLATFORM_COMMISSION = "platform_commission"

@@ -42,7 +42,7 @@ from catalog.models import CardCode, Product, Sku
 from catalog.signals import send_stock_changed
 from kameng.money import fen_to_yuan_str
 from kameng.tasks import enqueue_on_commit
-from orders import locks, loyalty, payment_port, pricing
+from orders import locks, loyalty, payment_port, pricing, signals
 from orders.models import TRANSITIONS, Fulfilment, Order, OrderEvent, OrderItem, OrderItemCode
 
 logger = logging.getLogger(__name__)
@@ -382,6 +382,10 @@ def place_order(
                     _("Your points balance changed (%(balance)s points now). Please check the order again.")
                     % {"balance": exc.balance}
                 ) from exc
+            try:
+                signals.order_placed.send(sender=Order, order=order, quote=quote)
+            except pricing.OfferUnavailable as exc:
+                raise CheckoutError(exc.user_message) from exc
             OrderEvent.objects.create(
                 order=order, to_status=order.status, kind="placed", actor=buyer, data={"total_fen": order.total_fen}
             )
@@ -469,6 +473,7 @@ def cancel_order(*, order: Order, actor=None) -> bool:
             return False
         _release_reserved_codes(locked)
         loyalty.unpaid_closed(locked)  # the points it used go back
+        signals.order_released.send(sender=Order, order=locked)
     order.status = locked.status
     return True
 
@@ -528,6 +533,7 @@ def confirm_paid(*, order: Order, amount_fen: int, payment_ref: str, actor=None)
         # Points earned (once per order), a late payment's released points used again, the level
         # recomputed: under the order lock, before the points account's (orders/loyalty.py).
         loyalty.paid(order)
+        signals.order_paid.send(sender=Order, order=order, late=late)
         from orders.tasks import deliver_order
 
         enqueue_on_commit(deliver_order, order_id=order.pk)
@@ -705,6 +711,7 @@ def record_refund(*, order_id: int, amount_fen: int, note: str = "") -> None:
             # The refunded share of the period this order bought comes off the membership's end.
             if taken := membership.revoke_for_refund(order):
                 record_event(order, kind="membership_shortened", data={"seconds": taken})
+        signals.order_refunded.send(sender=Order, order=order, before_fen=before_fen, after_fen=order.refunded_fen)
         if order.refunded_fen >= order.total_fen:
             transition(
                 order, source=[Status.REFUNDING, Status.DELIVERED, Status.PAID, Status.PROCESSING],
@@ -815,6 +822,7 @@ def expire_overdue_orders(*, batch_size: int = 500) -> int:
                 ):  # fmt: skip
                     _release_reserved_codes(order)
                     loyalty.unpaid_closed(order)  # the points it used go back
+                    signals.order_released.send(sender=Order, order=order)
                     expired += 1
         if len(batch) < batch_size:
             return expired

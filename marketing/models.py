@@ -1,1 +1,0 @@
-"""Promotions: coupons, first-order and time-limited specials, level prices, referrals (marketing issue)."""

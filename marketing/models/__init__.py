@@ -1,0 +1,2 @@
+"""Promotions' models, one module per kind of promotion (coupons, specials, referrals, campaigns…),
+imported here so Django finds them; each module's docstring says what it owns."""
