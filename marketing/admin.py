@@ -1,1 +1,0 @@
-# Admin registrations for marketing arrive with the issue that builds its models.

@@ -1,0 +1,2 @@
+"""Promotions' admin, one module per kind of promotion, imported here so Django's autodiscovery
+finds them."""
