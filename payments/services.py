@@ -277,14 +277,19 @@ def refund_amount_by_operator(*, order: Order, amount_fen: int, note: str, actor
 def refund_order_in_full(
     *, order_id: int, reason: str, note: str = "", actor=None, route: str = Refund.Route.ORIGINAL
 ) -> Refund | None:
-    """Refund what is left of an order's payment — once per reason, however often it is called."""
+    """Refund what is left of an order's payment — once per reason, however often it is called. An
+    operator's "refund in full" may follow their own partial refunds: it gives back the rest (a second
+    click finds nothing left, since a refund under way counts as refunded)."""
     with transaction.atomic():
         order = orders_locks.lock_order(order_id)
         payment = paying_payment(order)
         if payment is None:
             return None
         payment = locks.lock_payment(payment.pk)
-        if payment.refunds.filter(reason=reason).exclude(status=Refund.Status.FAILED).exists():
+        if (
+            reason != Refund.Reason.OPERATOR
+            and payment.refunds.filter(reason=reason).exclude(status=Refund.Status.FAILED).exists()
+        ):
             return None
         amount = refundable_fen(payment)
         if amount <= 0:

@@ -476,3 +476,18 @@ def test_refunds_of_a_paid_out_order_run_one_at_a_time(two_merchant_order, monke
     )  # fmt: skip
     assert [(s.reversed_fee_fen, s.reversed_merchant_fen) for s in settlements] == targets
     assert_ledger_ok()
+
+
+def test_an_operators_full_refund_after_their_partial_one_gives_back_the_rest_once(demo_shop, operator):
+    """Refunding "in full" after a partial refund returns what is left, and a second click nothing."""
+    sku = sku_of(demo_shop.products["steam-wallet"], 10_000, "P1")
+    order = delivered_order((sku, 1))
+    services.refund_amount_by_operator(
+        order=order, amount_fen=3_000, note="part", actor=operator, route=Refund.Route.ORIGINAL
+    )
+    assert services.refund_in_full_by_operator(order_id=order.pk, note="rest", actor=operator) is True
+    assert services.refund_in_full_by_operator(order_id=order.pk, note="again", actor=operator) is False
+    order.refresh_from_db()
+    assert order.refunded_fen == 10_000
+    assert sorted(order.refunds.values_list("amount_fen", flat=True)) == [3_000, 7_000]
+    assert_ledger_ok()
