@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core import signing
 from django.core.cache import cache
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -30,6 +31,39 @@ def can_view(request, order: Order) -> bool:
     if order.buyer_id is not None and signed_in:
         return user.pk == order.buyer_id
     return order.pk in request.session.get(SESSION_KEY, [])
+
+
+# -- links sent to the buyer ---------------------------------------------------------------------------
+# A guest's delivery SMS carries a link that opens the order on the phone that got it without the
+# query secret (typing a secret into a phone from a text is what the text was meant to spare). The
+# link is signed (order number, salt, SECRET_KEY) and lasts LINK_MAX_AGE; opening it remembers the
+# order in that browser's session like the secret would, and the page then drops the token from
+# its address. A buyer's own order is not opened by a link: the buyer signs in.
+
+LINK_SALT = "kameng.orders.guest-link"
+LINK_MAX_AGE = 7 * 24 * 3600
+
+
+def link_token(order: Order) -> str:
+    """The signed value without the order number it signs ("<timestamp>:<signature>")."""
+    return signing.TimestampSigner(salt=LINK_SALT).sign(order.number)[len(order.number) + 1 :]
+
+
+def guest_link_query(order: Order) -> str:
+    """``?t=…`` for the order page's URL, or "" when the order has a buyer (who signs in instead)."""
+    return "" if order.buyer_id is not None else f"?t={link_token(order)}"
+
+
+def open_by_link(request, order: Order, token: str) -> bool:
+    """Remember ``order`` in this session if ``token`` is its valid, unexpired guest link."""
+    if order.buyer_id is not None or not token:
+        return False
+    try:
+        signing.TimestampSigner(salt=LINK_SALT).unsign(f"{order.number}:{token}", max_age=LINK_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return False
+    remember(request, order)
+    return True
 
 
 # -- checkout forms -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts import sms
 from catalog.models import Sku
-from orders import selectors
+from orders import access, selectors
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def send_delivery_sms(*, order_id: int) -> bool:
     if not claimed:
         return False
     order = Order.objects.get(pk=order_id)
-    params = {"order": order.number, "url": settings.SITE_URL.rstrip("/") + order.get_absolute_url()}
+    # A guest's link opens the order on the phone without the query secret (orders/access.py).
+    url = settings.SITE_URL.rstrip("/") + order.get_absolute_url() + access.guest_link_query(order)
+    params = {"order": order.number, "url": url}
     codes = _codes_allowed_in_sms(order)
     template = "delivery"
     if codes and sms.can_send("delivery_codes"):

@@ -374,6 +374,12 @@ def _order_for(request, number: str) -> Order:
 
 @never_cache
 def detail(request, number: str):
+    if "t" in request.GET:
+        # A guest's link from the delivery SMS: remember the order in this session, then show the
+        # page at its plain address so the token stays out of history and Referer headers.
+        linked = get_object_or_404(Order, number=number)
+        access.open_by_link(request, linked, request.GET["t"])
+        return redirect(linked)
     order = _order_for(request, number)
     status = services.effective_status(order)
     delivered = []

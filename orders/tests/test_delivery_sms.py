@@ -32,7 +32,8 @@ def test_a_delivered_order_texts_its_link_once(stocked_sku, sms_outbox, settings
     assert order.status == Order.Status.DELIVERED and order.delivery_sms_sent_at is not None
     [text] = texts(sms_outbox)
     assert text["template"] == "delivery"  # the SKU does not allow codes by SMS
-    assert text["params"] == {"order": order.number, "url": f"{settings.SITE_URL}/orders/{order.number}/"}
+    assert text["params"]["order"] == order.number
+    assert text["params"]["url"].startswith(f"{settings.SITE_URL}/orders/{order.number}/?t=")  # a guest's link
     # Delivery run again (a retried task), the send called again: nothing more goes out.
     assert services.deliver_order(order_id=order.pk) == services.DeliveryOutcome.SKIPPED
     assert sms.send_delivery_sms(order_id=order.pk) is False
@@ -115,3 +116,63 @@ def test_merchants_set_it_per_sku_in_admin(client, merchant_staff, stocked_sku):
     html = client.get(f"/admin/catalog/sku/{stocked_sku.pk}/change/").content.decode()
     assert 'name="sms_code_allowed"' in html
     assert Order._meta.get_field("sms_opt_in").default is False
+
+
+# -- the guest's link ---------------------------------------------------------------------------------------
+def test_the_guest_link_opens_the_order_on_the_phone_without_the_secret(stocked_sku, sms_outbox, settings):
+    from django.test import Client
+
+    order = place(stocked_sku, phone="138 0013 8000", sms_opt_in=True).order
+    pay(order)
+    [text] = texts(sms_outbox)
+    path = text["params"]["url"].removeprefix(settings.SITE_URL)
+    phone = Client()
+    assert phone.get(f"/orders/{order.number}/").status_code == 404  # the number alone opens nothing
+    opened = phone.get(path)
+    assert opened.status_code == 302 and opened["Location"] == f"/orders/{order.number}/"  # token dropped
+    page = phone.get(f"/orders/{order.number}/")
+    assert (page.status_code == 200 and "T-000" in page.content.decode()) or "T-0" in page.content.decode()
+
+
+def test_a_forged_expired_or_other_orders_token_opens_nothing(stocked_sku, settings):
+    from django.core import signing
+    from django.test import Client
+
+    from orders import access
+
+    first, second = place(stocked_sku).order, place(stocked_sku).order
+    token = access.link_token(first)
+    stranger = Client()
+    for path in (
+        f"/orders/{second.number}/?t={token}",  # another order's token
+        f"/orders/{first.number}/?t={token[:-2]}xx",  # tampered
+        f"/orders/{first.number}/?t=",  # empty
+    ):
+        stranger.get(path)
+        assert stranger.get(f"/orders/{first.number}/").status_code == 404
+        assert stranger.get(f"/orders/{second.number}/").status_code == 404
+    old = signing.TimestampSigner(salt=access.LINK_SALT)
+    import time
+
+    real_time = time.time
+    try:
+        time.time = lambda: real_time() - access.LINK_MAX_AGE - 60  # signed 7 days and a minute ago
+        stale = old.sign(first.number)[len(first.number) + 1 :]
+    finally:
+        time.time = real_time
+    stranger.get(f"/orders/{first.number}/?t={stale}")
+    assert stranger.get(f"/orders/{first.number}/").status_code == 404
+    assert Client().get(f"/orders/{first.number}/?t={token}").status_code == 302  # the real one still works
+
+
+def test_a_buyers_order_gets_no_token(stocked_sku, sms_outbox, settings):
+    from orders import access
+
+    buyer = User.objects.create_user(email="b@example.com", password="x-password-123")
+    order = place(stocked_sku, buyer=buyer, email=buyer.email).order
+    assert access.guest_link_query(order) == ""
+    from django.test import Client
+
+    browser = Client()
+    browser.get(f"/orders/{order.number}/?t={access.link_token(order)}")  # a token made anyway opens nothing
+    assert browser.get(f"/orders/{order.number}/").status_code == 404
