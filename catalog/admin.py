@@ -38,6 +38,7 @@ from catalog.models import (
     CardCode,
     Category,
     CodeAccess,
+    Favourite,
     LevelPrice,
     Product,
     ProductImage,
@@ -566,4 +567,24 @@ class LevelPriceAdmin(admin.ModelAdmin):
         return is_operator(request.user)
 
     def has_delete_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+
+@admin.register(Favourite)
+class FavouriteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which shoppers favourite which products and who asked for e-mails: operators only (it names
+    shoppers, so merchant staff do not see it). Shoppers change their favourites themselves."""
+
+    list_display = ["created_at", "user", "product", "notify"]
+    list_filter = ["notify"]
+    search_fields = ["user__email", "product__title"]
+    list_select_related = ["user", "product"]
+    fields = ["created_at", "user", "product", "notify", "seen_price_fen", "seen_in_stock"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
         return is_operator(request.user)

@@ -305,3 +305,16 @@ def test_the_user_center_has_a_favourites_card(user, demo_shop):
     card = re.search(r'<section class="me-card" data-card="favourites">(.*?)</section>', page, re.S).group(1)
     assert "2 products" in text_of(card)
     assert 'href="/me/favourites/"' in card
+
+
+def test_operators_see_favourites_in_admin_and_merchant_staff_do_not(
+    client, demo_shop, user, operator, merchant_staff, password
+):
+    favourites.add(user=user, product_id=demo_shop.products["steam-wallet"].pk)
+    client.force_login(operator)
+    page = client.get("/admin/catalog/favourite/")
+    assert page.status_code == 200 and str(user) in page.content.decode()
+    client.force_login(merchant_staff)
+    assert client.get("/admin/catalog/favourite/").status_code == 403
+    client.logout()
+    assert client.get("/admin/catalog/favourite/").status_code == 302
