@@ -236,7 +236,7 @@ def test_the_level_rises_with_paid_spend_and_its_price_applies_to_the_next_order
     [adjustment] = third.pricing["adjustments"]
     assert adjustment == {
         "rule": "member_level", "label": adjustment["label"], "amount_fen": 200, "funded_by": "platform",
-        "capped_fen": 0, "capped_by": "",
+        "capped_fen": 0, "capped_by": "", "ref": "",
         "sku_id": stocked_sku.pk,
     }  # fmt: skip
     assert third.total_fen == 1800
