@@ -160,6 +160,10 @@ def redeem(*, order: Order, quote: pricing.Quote) -> CouponRedemption | None:
     """Take the use ``quote``'s coupon discount needs, or raise ``OfferUnavailable``."""
     used = [a for a in quote.adjustments if a.rule == RULE]
     if not used:
+        if quote.context.get(REFUSAL):
+            # The code the buyer entered no longer applies (its last use went while they checked
+            # out): not placed at a price they were not shown.
+            raise pricing.OfferUnavailable(quote.context[REFUSAL])
         return None
     coupon = find(used[0].ref)
     gone = _("The coupon %(code)s has just been used up. Please check the new total.") % {"code": used[0].ref}

@@ -77,7 +77,7 @@ class Coupon(models.Model):
     funded_by = models.CharField(_("funded by"), max_length=8, choices=FundedBy.choices, default=FundedBy.PLATFORM)
     merchant = models.ForeignKey(
         Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="coupons",
-        verbose_name=_("funding merchant"), help_text=_("For a merchant-funded coupon: it covers only this merchant's goods."),
+        verbose_name=_("funding merchant"), help_text=_("For a merchant-funded coupon: it covers only this merchant's goods."),  # noqa: E501
     )  # fmt: skip
     generated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="generated",
