@@ -18,6 +18,7 @@ from marketing.models import Coupon, CouponRedemption
 from orders import pricing, services
 from orders.models import Order
 from orders.tests.conftest import make_sku, pay, place
+from payments import services as payments
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +209,26 @@ def test_a_better_first_order_offer_passes_the_coupon_over(two_skus):
         assert not CouponRedemption.objects.filter(order=order).exists()
     finally:
         pricing.RULES[:] = saved
+
+
+def test_a_late_payment_of_a_released_order_uses_the_coupon_again_within_the_limit(two_skus):
+    ours, _theirs = two_skus
+    coupon = make_coupon(total_limit=1)
+    late = place(ours, 1, coupon_code="SAVE").order
+    payment, _ = payments.start_payment(order=late, provider_name="sandbox")  # the buyer is at the gateway
+    Order.objects.filter(pk=late.pk).update(reserved_until=timezone.now() - timedelta(minutes=1))
+    services.expire_overdue_orders()
+    taken_meanwhile = place(ours, 1, coupon_code="SAVE").order  # the use came back and went again
+    assert taken_meanwhile.discount_fen == 100
+    payments.confirm_payment(  # paid after it expired: the buyer paid the discounted price
+        out_trade_no=payment.out_trade_no, amount_fen=late.total_fen, gateway_trade_no="G-late", provider="sandbox"
+    )
+    late.refresh_from_db()
+    assert late.paid_at is not None
+    assert CouponRedemption.objects.get(order=late).status == "used"
+    coupon.refresh_from_db()
+    assert coupon.used_count == 1  # never above the limit
+    Order.objects.filter(pk=taken_meanwhile.pk).update(reserved_until=timezone.now() - timedelta(minutes=1))
+    services.expire_overdue_orders()
+    coupon.refresh_from_db()
+    assert coupon.used_count == 0
