@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import User
 from marketing.models import Coupon, CouponRedemption
@@ -18,11 +18,21 @@ from orders.tests.test_concurrency import run_in_threads
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def in_english(target):
+    """Each thread says why in English (the language is per thread; the shop's default is Chinese)."""
+
+    def wrapped(index):
+        with translation.override("en"):
+            return target(index)
+
+    return wrapped
+
+
 def test_a_10_use_coupon_under_60_concurrent_checkouts_is_used_exactly_10_times(demo_shop):
     sku = make_sku(demo_shop.products["steam-wallet"], codes_count=80)
     coupon = Coupon.objects.create(code="RUSH", name="rush", amount_fen=20, total_limit=10, per_user_limit=None)
 
-    results = run_in_threads(60, lambda i: place(sku, 1, email=f"rush{i}@example.com", coupon_code="rush"))
+    results = run_in_threads(60, in_english(lambda i: place(sku, 1, email=f"rush{i}@example.com", coupon_code="rush")))
 
     placed = [r for r in results if isinstance(r, services.PlacedOrder)]
     refused = [r for r in results if isinstance(r, services.CheckoutError)]

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import User
 from catalog.models import Category
@@ -21,6 +21,13 @@ from orders.tests.conftest import make_sku, pay, place
 from payments import services as payments
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The reasons are asserted as written in the source (the shop's default language is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 def make_coupon(code: str = "SAVE", **fields) -> Coupon:
