@@ -209,7 +209,9 @@ def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
 
 def _checkout_rate(group, request) -> str | None:
     # Changing quantities on the checkout page places nothing: it does not count against the limit.
-    return None if request.POST.get("update") else settings.CHECKOUT_RATE_LIMIT
+    # Trying a coupon code does (codes must not be guessed at leisure).
+    update = request.POST.get("update")
+    return None if update and update != "coupon-apply" else settings.CHECKOUT_RATE_LIMIT
 
 
 @never_cache
@@ -245,7 +247,9 @@ def checkout(request):
             )
         )
     )
-    if coupon_changed:
+    if coupon_changed and getattr(request, "limited", False):
+        messages.error(request, _("Too many attempts. Please wait a minute and try again."))
+    elif coupon_changed:
         request.session[COUPON_SESSION_KEY] = sent_code
     elif request.POST.get("update") == "coupon-remove":
         request.session.pop(COUPON_SESSION_KEY, None)

@@ -100,3 +100,14 @@ def test_the_checkout_with_a_coupon_makes_as_many_queries_for_one_line_as_for_ei
         client.post(reverse("orders:cart_add"), {"sku": sku.pk, "quantity": 1})
     assert client.get(reverse("orders:checkout")).context["coupon_discount_fen"] > 0
     assert count_queries(client, reverse("orders:checkout")) == one_line
+
+
+def test_trying_codes_counts_against_the_checkout_limit(client, in_cart, settings):
+    settings.CHECKOUT_RATE_LIMIT = "3/m"
+    for guess in ("AAAA", "BBBB", "CCCC"):
+        assert update(client, "coupon-apply", coupon_code=guess).context["coupon_code"] == guess
+    page = update(client, "coupon-apply", coupon_code="TENOFF")  # the fourth try this minute
+    assert "Too many attempts. Please wait a minute and try again." in page.content.decode()
+    assert page.context["coupon_code"] == "CCCC"  # not tried
+    assert page.context["quote"].total_fen == 2_000
+    assert not Order.objects.exists()
