@@ -35,6 +35,11 @@ MERCHANT_STAFF_PERMISSIONS = {
         "order": ["view", "change"],
         "aftersalesrequest": ["view", "change"],
     },
+    # Their own merchant-funded coupons (marketing/admin/coupons.py scopes them), and the uses.
+    "marketing": {
+        "coupon": ["view", "add", "change"],
+        "couponredemption": ["view"],
+    },
 }
 MERCHANT_STAFF_EXTRA = [("catalog", "reveal_cardcode")]
 

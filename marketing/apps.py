@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
+
+    def ready(self) -> None:
+        from marketing import coupons
+
+        coupons.connect()  # the "coupon" pricing rule registers on import

@@ -34,6 +34,7 @@ from orders.models import AfterSalesRequest, Order
 MY_ORDERS_PAGE_SIZE = 10
 CHECKOUT_SESSION_KEY = "kameng_checkout"  # "buy now" lines, kept apart from the cart
 USE_POINTS_SESSION_KEY = "kameng_use_points"  # the buyer chose to pay part of the order with points
+COUPON_SESSION_KEY = "kameng_coupon"  # the coupon code the buyer applied at checkout
 
 
 # -- cart -----------------------------------------------------------------------------------------------
@@ -60,11 +61,13 @@ def _fitted(request, lines: list[cart.Line], *, buy_now: bool = False) -> tuple[
     return kept, bool(notes)
 
 
-def _priced(lines: list[cart.Line], buyer, *, use_points: bool = False) -> pricing.Quote | None:
+def _priced(lines: list[cart.Line], buyer, *, use_points: bool = False, coupon_code: str = "") -> pricing.Quote | None:
     """The quote of ``lines``, each line given its quoted line (for line totals at the price charged)."""
     if not lines:
         return None
-    quote = pricing.quote(lines=[(line.sku, line.quantity) for line in lines], buyer=buyer, use_points=use_points)
+    quote = pricing.quote(
+        lines=[(line.sku, line.quantity) for line in lines], buyer=buyer, use_points=use_points, coupon_code=coupon_code
+    )
     for line, quoted in zip(lines, quote.lines, strict=True):
         line.quoted = quoted
     return quote
@@ -206,7 +209,9 @@ def _buyer_fields(lines) -> list[tuple[int, BuyerField]]:
 
 def _checkout_rate(group, request) -> str | None:
     # Changing quantities on the checkout page places nothing: it does not count against the limit.
-    return None if request.POST.get("update") else settings.CHECKOUT_RATE_LIMIT
+    # Trying a coupon code does (codes must not be guessed at leisure).
+    update = request.POST.get("update")
+    return None if update and update != "coupon-apply" else settings.CHECKOUT_RATE_LIMIT
 
 
 @never_cache
@@ -227,6 +232,28 @@ def checkout(request):
         # "Use points" / "Don't use points": re-priced and shown before anything is placed.
         request.session[USE_POINTS_SESSION_KEY] = request.POST["update"] == "points-on"
     use_points = signed_in and bool(request.session.get(USE_POINTS_SESSION_KEY))
+    # "Apply": the code is kept for this checkout and the order re-priced with it (a code that gives
+    # nothing stays, with the reason shown, so the buyer can correct it). A code typed but not applied
+    # before "Place order" is applied the same way and shown first: the buyer sees the total it makes.
+    sent_code = request.POST.get("coupon_code", "").strip()[:40] if request.method == "POST" else None
+    coupon_changed = (
+        request.POST.get("update") != "coupon-remove"
+        and sent_code is not None
+        and (
+            request.POST.get("update") == "coupon-apply"
+            or (
+                "coupon_code" in request.POST
+                and sent_code.upper() != request.session.get(COUPON_SESSION_KEY, "").upper()
+            )
+        )
+    )
+    if coupon_changed and getattr(request, "limited", False):
+        messages.error(request, _("Too many attempts. Please wait a minute and try again."))
+    elif coupon_changed:
+        request.session[COUPON_SESSION_KEY] = sent_code
+    elif request.POST.get("update") == "coupon-remove":
+        request.session.pop(COUPON_SESSION_KEY, None)
+    coupon_code = request.session.get(COUPON_SESSION_KEY, "")
     # Quantities are changed on this page (the buyer sees the new total before placing) and kept
     # within the limits; either way nothing is placed in this request.
     changed = _posted_quantities(request, lines) if request.method == "POST" else None
@@ -239,14 +266,14 @@ def checkout(request):
     if not lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("orders:cart")
-    placing = request.method == "POST" and changed is None and not fitted
+    placing = request.method == "POST" and changed is None and not fitted and not coupon_changed
     buyer_fields = _buyer_fields(lines)
     initial = {"idempotency_key": access.new_checkout_key(request), "email": request.user.email if signed_in else ""}
     if signed_in:  # the account's verified number and SMS choice (/me/settings/) as the defaults
         user = request.user
         initial["phone"] = str(user.phone) if user.phone and user.phone_verified else ""
         initial["sms_delivery"] = user.notify_delivery_sms
-    quote = _priced(lines, request.user, use_points=use_points)
+    quote = _priced(lines, request.user, use_points=use_points, coupon_code=coupon_code)
     pay_choices, wallet_short = _pay_choices(request, total_fen=quote.total_fen)
     form = forms.CheckoutForm(
         request.POST if placing else None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in,
@@ -278,6 +305,7 @@ def checkout(request):
                 client_ip=client_ip(request),
                 language=get_language(),
                 use_points=use_points,
+                coupon_code=coupon_code,
                 skus={line.sku.pk: line.sku for line in lines},  # read just now by cart.lines
                 # Looked up above; no order had this key. (A replay of someone else's form finds
                 # their order and must go through place_order's own check.)
@@ -295,6 +323,7 @@ def checkout(request):
                 # Shown once on the order page, never stored in plain text.
                 access.keep_secret_to_show(request, placed.order, placed.query_secret)
             if placed.created:
+                request.session.pop(COUPON_SESSION_KEY, None)
                 if buy_now:
                     request.session.pop(CHECKOUT_SESSION_KEY, None)
                 else:
@@ -309,8 +338,24 @@ def checkout(request):
     context = {
         "form": form, "lines": lines, "quote": quote, "buy_now": buy_now, "paying": bool(pay_choices),
         "wallet_short": wallet_short, **_points_context(request, quote=quote, use_points=use_points),
+        **_coupon_context(quote, coupon_code=coupon_code),
     }  # fmt: skip
     return render(request, "orders/checkout.html", context)
+
+
+def _coupon_context(quote: pricing.Quote, *, coupon_code: str) -> dict:
+    """What the checkout says about the code entered: its discount, why it gave nothing (the rule
+    that read it puts the reason in the quote's context), or that a better offer was taken instead."""
+    applied = sum(a.amount_fen for a in quote.adjustments if a.rule == "coupon")
+    passed_over = next((p for p in quote.passed_over if p["rule"] == "coupon"), None)
+    capped = coupon_code and not applied and any(a.rule == "coupon" for a in quote.not_given)
+    return {
+        "coupon_code": coupon_code,
+        "coupon_discount_fen": applied,
+        "coupon_refusal": quote.context.get("coupon_refusal", "") if coupon_code else "",
+        "coupon_passed_over": passed_over,
+        "coupon_capped": capped,
+    }
 
 
 def _points_context(request, *, quote: pricing.Quote, use_points: bool) -> dict:
