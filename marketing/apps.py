@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
+
+    def ready(self) -> None:
+        from marketing import receivers, usercenter
+
+        receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
+        usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)
