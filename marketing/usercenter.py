@@ -7,8 +7,6 @@ from accounts import usercenter
 from marketing import referrals
 from marketing.models import ReferralProgram
 
-INVITE = usercenter.COUPONS + 10
-
 
 def card_context(request) -> dict:
     """Two queries: the programme and the user's commission totals."""
@@ -17,5 +15,9 @@ def card_context(request) -> dict:
 
 def register() -> None:
     usercenter.register(
-        name="invite", app="marketing", template="marketing/invite_card.html", context=card_context, order=INVITE
+        name="invite",
+        app="marketing",
+        template="marketing/invite_card.html",
+        context=card_context,
+        order=usercenter.INVITE,
     )

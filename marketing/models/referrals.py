@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ReferralProgram(models.Model):
@@ -102,9 +103,9 @@ class Referral(models.Model):
 
 class Commission(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        AVAILABLE = "available", _("available")
-        CLAWED_BACK = "clawed_back", _("clawed back")
+        PENDING = "pending", pgettext_lazy("commission", "pending")
+        AVAILABLE = "available", pgettext_lazy("commission", "available")
+        CLAWED_BACK = "clawed_back", pgettext_lazy("commission", "clawed back")
 
     order = models.ForeignKey(
         "orders.Order", on_delete=models.PROTECT, related_name="commissions", verbose_name=_("order")
