@@ -20,7 +20,7 @@ class ReferralProgramAdmin(OperatorsOnly, admin.ModelAdmin):
     )
 
     def changelist_view(self, request, extra_context=None):
-        ReferralProgram.load()
+        ReferralProgram.objects.get_or_create(pk=1)
         return redirect(reverse("admin:marketing_referralprogram_change", args=[1]))
 
     def has_add_permission(self, request):

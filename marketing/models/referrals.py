@@ -56,7 +56,9 @@ class ReferralProgram(models.Model):
 
     @classmethod
     def load(cls) -> ReferralProgram:
-        return cls.objects.get_or_create(pk=1)[0]
+        """The row, or the defaults (off) until an operator saves it: one SELECT, never a write, so
+        pages that read it keep a constant query count."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
 
 
 class InviteCode(models.Model):

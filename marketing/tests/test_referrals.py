@@ -136,6 +136,12 @@ def test_commission_is_capped_at_the_platforms_share_of_the_order(stocked_sku, c
     beat()
     assert platform(order) == 0
     ledger_ok()
+    # 25 fen back: the split returns round_half_up(1.5) = 2 fen of the platform's 60, the commissions
+    # alone would keep 49 + 10 = 59 > 58; level 2 gives way so the platform's share stays at zero.
+    refund(order, 25)
+    assert (of(order, inviter).kept_fen, of(order, grand).kept_fen) == (49, 9)
+    assert platform(order) == 0
+    ledger_ok()
 
 
 # -- matured ---------------------------------------------------------------------------------------------
