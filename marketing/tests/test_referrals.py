@@ -311,3 +311,22 @@ def test_the_invite_page_and_qr_need_a_sign_in(program):
     for name in ("accounts:invite", "accounts:invite_qr"):
         response = Client().get(reverse(name))
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+# -- admin --------------------------------------------------------------------------------------------------
+
+
+def test_operators_edit_the_programme_and_merchant_staff_cannot(operator, merchant_staff, chain, stocked_sku):
+    _grand, _inviter, buyer = chain
+    buy(stocked_sku, buyer)
+    admin = Client()
+    admin.force_login(operator)
+    opened = admin.get("/admin/marketing/referralprogram/", follow=True)
+    assert opened.status_code == 200 and opened.redirect_chain[-1][0].endswith("/referralprogram/1/change/")
+    for url in ("/admin/marketing/commission/", "/admin/marketing/referral/"):
+        assert admin.get(url).status_code == 200
+    assert admin.get("/admin/marketing/commission/add/").status_code == 403
+    staff = Client()
+    staff.force_login(merchant_staff)
+    for url in ("/admin/marketing/referralprogram/1/change/", "/admin/marketing/commission/"):
+        assert staff.get(url).status_code == 403
