@@ -12,7 +12,8 @@ Slots (lower first), so later cards find their place without touching the page:
 * ``ORDERS`` (300): counts of orders by status — orders.
 * ``FAVOURITES`` (350): how many favourites, a link to them — catalog.
 * ``LEADERBOARD`` (370): this month's top buyers and the user's place among them — orders.
-* ``COUPONS`` (400): coupons and invitations — reserved for marketing.
+* ``COUPONS`` (400): coupons — reserved for marketing.
+* ``INVITE`` (410): invite friends, commission available and pending — marketing (``usercenter.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ORDERS = 300
 FAVOURITES = 350
 LEADERBOARD = 370
 COUPONS = 400
+INVITE = 410
 
 
 @dataclass(frozen=True)

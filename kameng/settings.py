@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.RateLimitedMiddleware",  # RateLimited from allauth flows → 429 page
+    "marketing.middleware.InviteMiddleware",  # ?invite=CODE: the first-touch referral cookie
 ]
 
 if PRODUCTION:
@@ -208,6 +209,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 14 * 60},
     },
     # The spending leaderboard is recomputed ahead of its cache's expiry, so pages never wait for it.
+    # Referral commission (marketing/referrals.py): booked once its order is split, available in the
+    # beneficiary's wallet after the programme's hold.
+    "marketing.mature_commissions": {
+        "task": "marketing.tasks.mature_commissions",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
     "orders.refresh_leaderboard": {
         "task": "orders.tasks.refresh_leaderboard",
         "schedule": 300.0,

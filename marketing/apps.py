@@ -7,6 +7,8 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
-        from marketing import coupons
+        from marketing import coupons, receivers, usercenter
 
         coupons.connect()  # the "coupon" pricing rule registers on import
+        receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
+        usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)

@@ -13,13 +13,16 @@ Accounts and signs (amounts in fen, signed):
   has the per-user balances): −unallocated, +wallets when a top-up order is credited. A wallet-paid
   order then counts as ``buyer_paid`` of its own (the ledger is per order; platform-wide cash is the
   gateway payments, ``provider != "balance"``).
-* ``commission:<id>`` — referral commissions (marketing issue: post them with :func:`post` and
-  claw them back with a reversal; the invariant already counts them).
+* ``commission:<id>`` — a user's referral commission not yet available (marketing/referrals.py):
+  ``platform_fee`` → ``commission:<id>`` when booked (kind ``commission``), → ``wallets`` when it
+  becomes available (``commission_payout``); a refund gives back to ``platform_fee`` from either
+  (``commission_clawback``).
 
 The invariant, per order: Σ buyer_paid − Σ refund = Σ of every other account. Each posting
 (:func:`post`) keeps it by construction: its lines sum to zero on the "in − out = held" scale.
 ``kind`` says why an entry exists: ``payment``, ``refund``, ``split``, ``reversal``, ``payout``,
-``commission``. A posting is made once per (account, kind, reference) (unique constraint).
+``commission``, ``commission_payout``, ``commission_clawback``. A posting is made once per
+(account, kind, reference) (unique constraint).
 
 Lock order: callers hold the Order row lock (Order → Payment → Settlement) while posting.
 """
@@ -39,6 +42,8 @@ PLATFORM_FEE = "platform_fee"
 WALLETS = "wallets"
 MONEY_IN = {BUYER_PAID}
 MONEY_OUT = {REFUND}
+# Postings that move the platform's commission to referrers and back (not part of the split).
+COMMISSION_KINDS = {"commission", "commission_clawback"}
 
 
 def merchant_pending(merchant_id: int) -> str:

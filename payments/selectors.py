@@ -95,11 +95,14 @@ def violations() -> Iterator[Violation]:
     postings: dict[tuple[str, str], int] = defaultdict(int)
     per_order: dict[int | None, int] = defaultdict(int)
     balances: dict[tuple[int | None, str], int] = defaultdict(int)
+    to_referrers: dict[int | None, int] = defaultdict(int)  # platform_fee moved to referral commission
     for entry in LedgerEntry.objects.values("order_id", "account", "kind", "reference", "amount_fen").iterator():
         weighted = ledger.weight(entry["account"]) * entry["amount_fen"]
         postings[(entry["kind"], entry["reference"])] += weighted
         per_order[entry["order_id"]] += weighted
         balances[(entry["order_id"], entry["account"])] += entry["amount_fen"]
+        if entry["account"] == ledger.PLATFORM_FEE and entry["kind"] in ledger.COMMISSION_KINDS:
+            to_referrers[entry["order_id"]] -= entry["amount_fen"]
     for (kind, reference), total in sorted(postings.items()):
         if total:
             yield Violation("posting_unbalanced", f"{kind} {reference} is off by {total} fen")
@@ -146,7 +149,8 @@ def violations() -> Iterator[Violation]:
             )
         fee_by_order[settlement.order_id] += settlement.platform_net_fen - settlement.reversed_fee_fen
     for order_id, fee in sorted(fee_by_order.items()):
-        if balances.get((order_id, ledger.PLATFORM_FEE), 0) != fee:
+        # The split's share, before what the platform passed on as referral commission.
+        if balances.get((order_id, ledger.PLATFORM_FEE), 0) + to_referrers[order_id] != fee:
             yield Violation(
                 "platform_fee_mismatch",
                 f"order {order_id}: ledger {balances.get((order_id, ledger.PLATFORM_FEE), 0)} fen, settlements {fee}",

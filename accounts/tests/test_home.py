@@ -42,21 +42,21 @@ def extra_card():
 
 def test_installed_apps_register_their_cards_in_slot_order():
     assert [card.name for card in usercenter.cards()] == [
-        "wallet", "membership", "points", "orders", "favourites", "leaderboard",
+        "wallet", "membership", "points", "orders", "favourites", "leaderboard", "invite",
     ]  # fmt: skip
     assert [card.order for card in usercenter.cards()] == [
         usercenter.WALLET, usercenter.MEMBERSHIP, usercenter.POINTS, usercenter.ORDERS, usercenter.FAVOURITES,
-        usercenter.LEADERBOARD,
+        usercenter.LEADERBOARD, usercenter.INVITE,
     ]  # fmt: skip
     assert usercenter.WALLET < usercenter.MEMBERSHIP < usercenter.POINTS < usercenter.ORDERS < usercenter.COUPONS
-    assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.LEADERBOARD < usercenter.COUPONS
+    assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.LEADERBOARD < usercenter.COUPONS < usercenter.INVITE
 
 
 def test_a_card_takes_its_slot_between_the_others(extra_card):
     extra_card("coupons", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.COUPONS)
     extra_card("badges", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.WALLET + 1)
     assert [card.name for card in usercenter.cards()] == [
-        "wallet", "badges", "membership", "points", "orders", "favourites", "leaderboard", "coupons",
+        "wallet", "badges", "membership", "points", "orders", "favourites", "leaderboard", "coupons", "invite",
     ]  # fmt: skip
 
 
@@ -112,6 +112,8 @@ def test_without_payments_installed_the_wallet_card_is_absent(user, settings):
     settings.INSTALLED_APPS = [
         app for app in settings.INSTALLED_APPS if app not in ("payments", "payments.apps.PaymentsConfig")
     ]
-    assert [card.name for card in usercenter.cards()] == ["membership", "points", "orders", "favourites", "leaderboard"]
+    assert [card.name for card in usercenter.cards()] == [
+        "membership", "points", "orders", "favourites", "leaderboard", "invite",
+    ]  # fmt: skip
     page = signed_in(user).get("/me/").content.decode()
     assert 'data-card="orders"' in page and 'data-card="wallet"' not in page

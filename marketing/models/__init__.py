@@ -2,5 +2,6 @@
 imported here so Django finds them; each module's docstring says what it owns."""
 
 from marketing.models.coupons import Coupon, CouponRedemption
+from marketing.models.referrals import Commission, InviteCode, Referral, ReferralProgram
 
-__all__ = ["Coupon", "CouponRedemption"]
+__all__ = ["Commission", "Coupon", "CouponRedemption", "InviteCode", "Referral", "ReferralProgram"]
