@@ -35,6 +35,11 @@ MERCHANT_STAFF_PERMISSIONS = {
         "order": ["view", "change"],
         "aftersalesrequest": ["view", "change"],
     },
+    # Flash specials on their own SKUs (merchant-funded only: marketing/admin/specials.py).
+    "marketing": {
+        "flashspecial": ["view", "add", "change"],
+        "specialredemption": ["view"],
+    },
 }
 MERCHANT_STAFF_EXTRA = [("catalog", "reveal_cardcode")]
 
