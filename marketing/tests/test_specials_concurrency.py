@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from marketing.models import FlashSpecial, SpecialRedemption
 from marketing.tests.test_specials import special_on
@@ -34,7 +34,11 @@ def special_units_sold(special) -> int:
 def test_a_cap_of_10_under_50_checkouts_sells_exactly_10_at_the_special_price(sku):
     special = special_on(sku, price_fen=100, cap=10, per_buyer=1)
 
-    results = run_in_threads(50, lambda i: place(sku, 1, email=f"rush{i}@example.com"))
+    def checkout(i):
+        with translation.override("en"):
+            return place(sku, 1, email=f"rush{i}@example.com")
+
+    results = run_in_threads(50, checkout)
 
     placed = [r for r in results if isinstance(r, services.PlacedOrder)]
     refused = [r for r in results if isinstance(r, services.CheckoutError)]
