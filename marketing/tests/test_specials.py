@@ -277,3 +277,54 @@ def test_merchant_staff_see_only_their_specials_and_cannot_make_the_platform_pay
     assert client.get(f"/admin/marketing/flashspecial/{mine.pk}/change/").status_code == 404
     client.logout()
     assert client.get(f"/admin/marketing/flashspecial/{mine.pk}/change/").status_code == 302  # to the sign-in
+
+
+# -- the checkout page -----------------------------------------------------------------------------------
+
+
+def _shown(client) -> dict:
+    from django.urls import reverse
+
+    response = client.get(reverse("orders:checkout"))
+    html = response.content.decode()
+    import re
+
+    return {
+        "idempotency_key": response.context["form"]["idempotency_key"].value(),
+        "shown_total_fen": re.search(r'name="shown_total_fen" value="(\d+)"', html).group(1),
+    }
+
+
+def test_sold_out_after_the_page_was_shown_refuses_and_shows_the_new_price(client, sku):
+    from django.urls import reverse
+
+    client.cookies["django_language"] = "en"
+    special = special_on(sku, price_fen=300, cap=1)
+    client.post(reverse("orders:cart_add"), {"sku": sku.pk, "quantity": 1})
+    form = _shown(client)
+    assert form["shown_total_fen"] == "300"
+    FlashSpecial.objects.filter(pk=special.pk).update(sold=1)  # another buyer took the last one
+
+    response = client.post(reverse("orders:checkout"), {**form, "email": "a@example.com"})
+
+    assert response.status_code == 200 and not Order.objects.exists()
+    html = response.content.decode()
+    assert "The price changed while you were checking out: the total is now ¥5.00" in html
+    assert 'name="shown_total_fen" value="500"' in html
+    again = _shown(client)
+    client.post(reverse("orders:checkout"), {**again, "email": "a@example.com"})
+    assert Order.objects.get().total_fen == 500
+
+
+def test_a_guest_whose_limit_is_used_sees_the_list_price_once_the_email_is_typed(client, sku):
+    from django.urls import reverse
+
+    special_on(sku, price_fen=300, per_buyer=1)
+    place(sku, 1, email="again@example.com")
+    client.post(reverse("orders:cart_add"), {"sku": sku.pk, "quantity": 1})
+    form = _shown(client)
+    assert form["shown_total_fen"] == "300"  # no e-mail yet: the special
+    response = client.post(reverse("orders:checkout"), {**form, "email": "Again@example.com"})
+    assert 'name="shown_total_fen" value="500"' in response.content.decode()  # refused, shown the list price
+    client.post(reverse("orders:checkout"), {**_shown(client), "shown_total_fen": "500", "email": "again@example.com"})
+    assert Order.objects.filter(email="again@example.com").order_by("-pk").first().total_fen == 500
