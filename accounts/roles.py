@@ -39,6 +39,8 @@ MERCHANT_STAFF_PERMISSIONS = {
     "marketing": {
         "coupon": ["view", "add", "change"],
         "couponredemption": ["view"],
+        "flashspecial": ["view", "add", "change"],
+        "specialredemption": ["view"],
     },
 }
 MERCHANT_STAFF_EXTRA = [("catalog", "reveal_cardcode")]

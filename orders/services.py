@@ -288,6 +288,7 @@ def place_order(
     language: str = "zh-hans",
     coupon_code: str = "",
     use_points: bool = False,
+    shown_total_fen: int | None = None,
     skus: dict[int, Sku] | None = None,
     key_unused: bool = False,
 ) -> PlacedOrder:
@@ -300,6 +301,8 @@ def place_order(
     when the caller just read them; their sale status is checked here all the same.
     ``use_points``: the buyer chose to pay part with points (the ``points`` pricing rule); the points
     are debited in this transaction, and an order whose points were spent meanwhile is refused.
+    ``shown_total_fen``: the total the checkout page showed; when the price now differs (a flash
+    special sold out, an offer ended meanwhile) nothing is placed and the buyer is shown the new one.
     ``key_unused=True``: the caller looked the key up itself a moment ago and found no order (the
     unique constraint still makes a racing duplicate return the winner's order).
     """
@@ -318,8 +321,13 @@ def place_order(
         )
     quote = pricing.quote(
         lines=[(sku, line.quantity) for sku, line in checked], buyer=buyer, coupon_code=coupon_code,
-        use_points=use_points,
+        use_points=use_points, email=email,
     )  # fmt: skip
+    if shown_total_fen is not None and shown_total_fen != quote.total_fen:
+        raise CheckoutError(
+            _("The price changed while you were checking out: the total is now %(total)s. Please check the order.")
+            % {"total": f"¥{fen_to_yuan_str(quote.total_fen)}"}
+        )
     generated = None
     if buyer is None:
         generated = None if chosen_secret else new_query_secret()

@@ -61,12 +61,27 @@ def _fitted(request, lines: list[cart.Line], *, buy_now: bool = False) -> tuple[
     return kept, bool(notes)
 
 
-def _priced(lines: list[cart.Line], buyer, *, use_points: bool = False, coupon_code: str = "") -> pricing.Quote | None:
-    """The quote of ``lines``, each line given its quoted line (for line totals at the price charged)."""
+def _shown_total(request) -> int | None:
+    """The total the checkout page showed when the form was sent (its hidden field), if any."""
+    try:
+        return int(request.POST["shown_total_fen"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _priced(
+    lines: list[cart.Line], buyer, *, use_points: bool = False, coupon_code: str = "", email: str = ""
+) -> pricing.Quote | None:
+    """The quote of ``lines``, each line given its quoted line (for line totals at the price charged).
+    ``email``: a guest's address once typed (a per-buyer offer counts it, as ``place_order`` does)."""
     if not lines:
         return None
     quote = pricing.quote(
-        lines=[(line.sku, line.quantity) for line in lines], buyer=buyer, use_points=use_points, coupon_code=coupon_code
+        lines=[(line.sku, line.quantity) for line in lines],
+        buyer=buyer,
+        use_points=use_points,
+        coupon_code=coupon_code,
+        email=email,
     )
     for line, quoted in zip(lines, quote.lines, strict=True):
         line.quoted = quoted
@@ -273,7 +288,9 @@ def checkout(request):
         user = request.user
         initial["phone"] = str(user.phone) if user.phone and user.phone_verified else ""
         initial["sms_delivery"] = user.notify_delivery_sms
-    quote = _priced(lines, request.user, use_points=use_points, coupon_code=coupon_code)
+    quote = _priced(
+        lines, request.user, use_points=use_points, coupon_code=coupon_code, email=request.POST.get("email", "")[:254]
+    )
     pay_choices, wallet_short = _pay_choices(request, total_fen=quote.total_fen)
     form = forms.CheckoutForm(
         request.POST if placing else None, initial=initial, buyer_fields=buyer_fields, signed_in=signed_in,
@@ -306,6 +323,7 @@ def checkout(request):
                 language=get_language(),
                 use_points=use_points,
                 coupon_code=coupon_code,
+                shown_total_fen=_shown_total(request),
                 skus={line.sku.pk: line.sku for line in lines},  # read just now by cart.lines
                 # Looked up above; no order had this key. (A replay of someone else's form finds
                 # their order and must go through place_order's own check.)

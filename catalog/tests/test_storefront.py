@@ -45,7 +45,7 @@ def test_query_count_does_not_grow_with_the_catalog(client, demo_shop, url):
     before = count_queries(client, url)
     add_products(demo_shop, 40, start=1)  # more than a page of results, 120 more SKUs with codes
     assert count_queries(client, url) == before
-    assert before <= 4
+    assert before <= 5  # the fifth: marketing's flash specials of the products shown (issue 14)
 
 
 def test_home_lists_listed_products_with_their_lowest_price(client, demo_shop):

@@ -3,5 +3,9 @@ imported here so Django finds them; each module's docstring says what it owns.""
 
 from marketing.models.coupons import Coupon, CouponRedemption
 from marketing.models.referrals import Commission, InviteCode, Referral, ReferralProgram
+from marketing.models.specials import FlashSpecial, SpecialRedemption
 
-__all__ = ["Commission", "Coupon", "CouponRedemption", "InviteCode", "Referral", "ReferralProgram"]
+__all__ = [
+    "Commission", "Coupon", "CouponRedemption", "FlashSpecial", "InviteCode", "Referral", "ReferralProgram",
+    "SpecialRedemption",
+]  # fmt: skip

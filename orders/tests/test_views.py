@@ -133,11 +133,12 @@ def test_placing_an_order_reads_the_skus_and_the_key_once(client, demo_shop, dja
     """Placing a one-line guest order: key look-up, SKUs, one unpaid-limit count, then BEGIN, order,
     item, codes taken (expired reservations, then available codes: two index scans that stop early,
     see test_allocation_plans.py), released links, codes reserved, links, event, COMMIT (sessions
-    are in Redis)."""
+    are in Redis); and the running flash specials of the cart's SKUs, once for the page's quote and
+    once for place_order's (marketing's rule, issue 14)."""
     sku = in_stock_skus(demo_shop, 1)[0]
     client.post(reverse("orders:cart_add"), {"sku": sku.pk, "quantity": 1})
     form = {**checkout_form(client), "email": "buyer@example.com"}
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(15):
         response = client.post(reverse("orders:checkout"), form)
     assert response.status_code == 302
     assert Order.objects.get(email="buyer@example.com").status == Order.Status.PENDING_PAYMENT
@@ -283,10 +284,10 @@ def test_checkout_offers_the_gateways_and_preselects_the_first(client, stocked_s
 
 def test_placing_with_a_gateway_goes_straight_to_it(client, stocked_sku, django_assert_max_num_queries):
     """One POST places the order and opens the payment: the buyer lands on the gateway's page. Placing
-    (13 queries, above) plus the attempt's payment row."""
+    (15 queries, above) plus the attempt's payment row."""
     client.post(reverse("orders:cart_add"), {"sku": stocked_sku.pk, "quantity": 1})
     form = {**checkout_form(client), "email": "quick@example.com", "pay_with": "sandbox"}
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):
         response = client.post(reverse("orders:checkout"), form)
     order = Order.objects.get()
     [payment] = order.payments.all()
