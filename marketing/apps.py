@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
+
+    def ready(self) -> None:
+        # Pricing rules and order-lifecycle receivers register on import.
+        from marketing import offers  # noqa: F401

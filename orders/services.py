@@ -318,7 +318,7 @@ def place_order(
         )
     quote = pricing.quote(
         lines=[(sku, line.quantity) for sku, line in checked], buyer=buyer, coupon_code=coupon_code,
-        use_points=use_points,
+        use_points=use_points, email=email, phone=phone,  # the person, for the first-order discount
     )  # fmt: skip
     generated = None
     if buyer is None:

@@ -1,0 +1,293 @@
+"""Three pricing rules of ``orders/pricing.py`` and the first-order redemption's lifecycle.
+
+* ``quantity_tier`` (order 130, group ``UNIT_PRICE``): a line of at least a tier's quantity pays
+  the tier's unit price (the lowest reached), funded by the merchant, as an offer among the unit
+  prices — per line the buyer gets the best of level price, member price, special and this.
+* ``spend_tiers`` (order 300, no group: stacks): each running 满减 promotion takes its best tier
+  reached on what the unit prices left — the whole order, or each merchant's part (``scope``); a
+  promotion of one merchant counts only that merchant's lines. Per bucket (the order; one
+  merchant's part) the best promotion applies, so a platform's whole-order 满减 and a merchant's
+  own 满减 combine but two of one kind do not.
+* ``first_order`` (order 400, group ``ORDER_OFFER``: the better of it and a coupon): a buyer with
+  no earlier paid goods order — by the account, the e-mail or the phone, guests too — and no
+  first-order discount held or used by any of them gets the running offer (the most generous if
+  several). ``ref`` is the offer's id.
+
+Redemption: ``order_placed`` inserts a ``FirstOrderRedemption`` holding the user, e-mail and
+phone; the partial unique indexes make a second one for the same person wait for the first
+transaction and fail, and the order is refused with ``OfferUnavailable`` (two tabs at once get it
+once). ``order_paid`` marks it used; ``order_released`` and a full refund release it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.dispatch import receiver
+from django.utils.translation import gettext as _
+
+from accounts import phones
+from kameng.money import fen_to_yuan_str, round_half_up
+from orders import pricing, signals
+from orders.models import Order
+
+from .models import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTierPromotion
+
+RULE_QUANTITY = "quantity_tier"
+RULE_SPEND = "spend_tiers"
+RULE_FIRST_ORDER = "first_order"
+ACTIVE = [FirstOrderRedemption.Status.HELD, FirstOrderRedemption.Status.USED]
+
+
+def short_yuan(fen: int) -> str:
+    """12000 → "120", 9950 → "99.5": how tiers are written ("满120减10")."""
+    return fen_to_yuan_str(fen).rstrip("0").rstrip(".")
+
+
+def tier_label(threshold_fen: int, discount_fen: int) -> str:
+    return _("Spend ¥%(threshold)s, ¥%(discount)s off") % {
+        "threshold": short_yuan(threshold_fen),
+        "discount": short_yuan(discount_fen),
+    }
+
+
+# -- quantity tiers ----------------------------------------------------------------------------------------
+
+
+def best_tiers(skus_quantities: dict[int, int]) -> dict[int, int]:
+    """SKU id → the lowest tier unit price its quantity reaches (one query)."""
+    best: dict[int, int] = {}
+    rows = QuantityTier.objects.filter(sku_id__in=list(skus_quantities)).values_list(
+        "sku_id", "min_quantity", "unit_price_fen"
+    )
+    for sku_id, min_quantity, unit in rows:
+        if skus_quantities[sku_id] >= min_quantity and unit < best.get(sku_id, unit + 1):
+            best[sku_id] = unit
+    return best
+
+
+@pricing.register_rule(RULE_QUANTITY, order=130, group=pricing.UNIT_PRICE)
+def quantity_tier_rule(quote: pricing.Quote) -> None:
+    tiers = best_tiers({line.sku.pk: line.quantity for line in quote.lines})
+    for line in quote.lines:
+        unit = tiers.get(line.sku.pk)
+        if unit is None or unit >= line.unit_price_fen:
+            continue
+        quote.add(
+            pricing.Adjustment(
+                rule=RULE_QUANTITY,
+                label=_("%(quantity)s or more: ¥%(price)s each")
+                % {"quantity": line.quantity, "price": fen_to_yuan_str(unit)},
+                amount_fen=(line.unit_price_fen - unit) * line.quantity,
+                funded_by="merchant",
+                sku_id=line.sku.pk,
+            )
+        )
+
+
+# -- 满减 ---------------------------------------------------------------------------------------------------
+
+
+def running_spend_promotions(now=None) -> list[SpendTierPromotion]:
+    """Running promotions with their tiers (two queries)."""
+    return list(SpendTierPromotion.objects.running(now).prefetch_related("tiers"))
+
+
+def best_tier(promotion: SpendTierPromotion, base_fen: int):
+    reached = [tier for tier in promotion.tiers.all() if tier.threshold_fen <= base_fen]
+    return max(reached, key=lambda tier: tier.discount_fen, default=None)
+
+
+def _merchant_of(line: pricing.QuoteLine) -> int:
+    return line.sku.product.merchant_id
+
+
+@pricing.register_rule(RULE_SPEND, order=300)
+def spend_tiers_rule(quote: pricing.Quote) -> None:
+    promotions = running_spend_promotions()
+    if not promotions:
+        return
+    # Buckets: the whole order, and each merchant's part. Per bucket the best promotion applies.
+    merchants = sorted({_merchant_of(line) for line in quote.lines})
+    buckets: list[tuple[str, int | None, list[SpendTierPromotion]]] = [
+        ("order", None, [p for p in promotions if p.scope == SpendTierPromotion.Scope.ORDER])
+    ] + [("merchant", m, [p for p in promotions if p.scope == SpendTierPromotion.Scope.MERCHANT]) for m in merchants]
+    chosen = []  # every bucket counts what the unit prices left, not what another 满减 took
+    for scope, bucket_merchant, candidates in buckets:
+        best = None
+        for promotion in candidates:
+            counted = promotion.merchant_id or bucket_merchant
+            lines = [line for line in quote.lines if counted is None or _merchant_of(line) == counted]
+            if not lines or (scope == "merchant" and promotion.merchant_id not in (None, bucket_merchant)):
+                continue
+            tier = best_tier(promotion, sum(line.total_fen for line in lines))
+            if tier is not None and (best is None or tier.discount_fen > best[1].discount_fen):
+                best = (promotion, tier, lines)
+        if best is not None:
+            chosen.append(best)
+    for promotion, tier, lines in chosen:
+        _add_spread(quote, promotion, tier, lines)
+
+
+def _add_spread(quote: pricing.Quote, promotion: SpendTierPromotion, tier, lines: list[pricing.QuoteLine]) -> None:
+    """One adjustment for the whole order; for a part of it, one per line in proportion to the
+    line totals (largest remainder to the fen), each labelled alike (the breakdown joins them)."""
+    label = tier_label(tier.threshold_fen, tier.discount_fen)
+    ref = str(promotion.pk)
+    if len(lines) == len(quote.lines):
+        quote.add(pricing.Adjustment(RULE_SPEND, label, tier.discount_fen, funded_by=promotion.funded_by, ref=ref))
+        return
+    base = sum(line.total_fen for line in lines)
+    shares = [tier.discount_fen * line.total_fen // base for line in lines]
+    order = sorted(range(len(lines)), key=lambda i: -lines[i].total_fen)
+    for index in order[: tier.discount_fen - sum(shares)]:
+        shares[index] += 1
+    for line, share in zip(lines, shares, strict=True):
+        if share:
+            quote.add(
+                pricing.Adjustment(RULE_SPEND, label, share, funded_by=promotion.funded_by, sku_id=line.sku.pk, ref=ref)
+            )
+
+
+# -- first order -------------------------------------------------------------------------------------------
+
+
+def identity(*, buyer=None, email: str = "", phone: str = "") -> tuple[int | None, list[str], list[str]]:
+    """(user id, e-mails, phones) that make up the person: the account and its own e-mail and
+    phone, and those given at checkout, normalised as orders store them."""
+    user_id = buyer.pk if buyer is not None and getattr(buyer, "is_authenticated", False) else None
+    emails = {e.strip().lower() for e in [email, getattr(buyer, "email", "") if user_id else ""] if e and e.strip()}
+    raw_phones = [phone, getattr(buyer, "phone", "") if user_id else ""]
+    found = {phones.normalise(p) or p.strip() for p in raw_phones if p and p.strip()}
+    return user_id, sorted(emails), sorted(found)
+
+
+def _who(user_id, emails, phone_numbers, *, user_field: str, email_field: str, phone_field: str) -> Q | None:
+    who = Q()
+    if user_id is not None:
+        who |= Q(**{user_field: user_id})
+    if emails:
+        who |= Q(**{f"{email_field}__in": emails})
+    if phone_numbers:
+        who |= Q(**{f"{phone_field}__in": phone_numbers})
+    return who if who else None
+
+
+def is_first_order(*, buyer=None, email: str = "", phone: str = "") -> bool:
+    """No earlier paid goods order (not refunded in full) and no first-order discount held or used
+    by the account, the e-mail or the phone. Unknown buyer (no e-mail yet): not yet."""
+    user_id, emails, phone_numbers = identity(buyer=buyer, email=email, phone=phone)
+    orders_who = _who(user_id, emails, phone_numbers, user_field="buyer_id", email_field="email", phone_field="phone")
+    if orders_who is None:
+        return False
+    paid = (
+        Order.objects.filter(orders_who, kind=Order.Kind.GOODS, paid_at__isnull=False)
+        .exclude(status=Order.Status.REFUNDED)
+        .exists()
+    )
+    if paid:
+        return False
+    held = _who(user_id, emails, phone_numbers, user_field="user_id", email_field="email", phone_field="phone")
+    return not FirstOrderRedemption.objects.filter(held, status__in=ACTIVE).exists()
+
+
+def first_order_amount(offer: FirstOrderOffer, total_fen: int) -> int:
+    if offer.kind == FirstOrderOffer.Kind.FIXED:
+        return min(offer.amount_fen, total_fen)
+    amount = round_half_up(Decimal(total_fen) * offer.percent / 100)
+    return min(amount, offer.cap_fen) if offer.cap_fen else amount
+
+
+def running_first_order_offer(total_fen: int, now=None) -> FirstOrderOffer | None:
+    """The running offer that saves most on ``total_fen`` (ties: the oldest)."""
+    offers = list(FirstOrderOffer.objects.running(now).order_by("pk"))
+    return max(offers, key=lambda offer: first_order_amount(offer, total_fen), default=None)
+
+
+@pricing.register_rule(RULE_FIRST_ORDER, order=400, group=pricing.ORDER_OFFER)
+def first_order_rule(quote: pricing.Quote) -> None:
+    offer = running_first_order_offer(quote.total_fen)
+    if offer is None:
+        return
+    context = quote.context
+    if not is_first_order(buyer=context.get("buyer"), email=context.get("email", ""), phone=context.get("phone", "")):
+        return
+    amount = first_order_amount(offer, quote.total_fen)
+    if amount > 0:
+        quote.add(
+            pricing.Adjustment(
+                RULE_FIRST_ORDER, _("First-order discount"), amount, funded_by=offer.funded_by, ref=str(offer.pk)
+            )
+        )
+
+
+# -- the redemption's lifecycle (orders/signals.py; inside the order's transaction) ------------------------
+
+
+@receiver(signals.order_placed, dispatch_uid="marketing.first_order.placed")
+def redeem_first_order(sender, order: Order, quote: pricing.Quote, **kwargs) -> None:
+    taken = next((a for a in quote.adjustments if a.rule == RULE_FIRST_ORDER and a.amount_fen > 0), None)
+    if taken is None:
+        return
+    user_id, emails, phone_numbers = identity(buyer=order.buyer, email=order.email, phone=order.phone)
+    # One row holds the account, the order's e-mail and phone: each is unique among held/used rows.
+    # A signed-in buyer's own e-mail or phone, if different, is checked by is_first_order above.
+    try:
+        with transaction.atomic():  # a savepoint: the order's transaction goes on to be rolled back cleanly
+            FirstOrderRedemption.objects.create(
+                order=order, offer_id=int(taken.ref), user_id=user_id, email=order.email.strip().lower(),
+                phone=phones.normalise(order.phone) or order.phone.strip(), amount_fen=taken.amount_fen,
+            )  # fmt: skip
+    except IntegrityError as exc:
+        raise pricing.OfferUnavailable(
+            _(
+                "The first-order discount has already been used by this account, e-mail or phone. Please check the new price."
+            )
+        ) from exc
+    if not is_first_order_after_own_redemption(order, user_id, emails, phone_numbers):
+        raise pricing.OfferUnavailable(
+            _(
+                "The first-order discount has already been used by this account, e-mail or phone. Please check the new price."
+            )
+        )
+
+
+def is_first_order_after_own_redemption(order: Order, user_id, emails, phone_numbers) -> bool:
+    """After inserting ours: no other held/used redemption and no paid order by any identity of the
+    person (the account's own e-mail or phone may differ from the order's)."""
+    who = _who(user_id, emails, phone_numbers, user_field="user_id", email_field="email", phone_field="phone")
+    if FirstOrderRedemption.objects.filter(who, status__in=ACTIVE).exclude(order=order).exists():
+        return False
+    orders_who = _who(user_id, emails, phone_numbers, user_field="buyer_id", email_field="email", phone_field="phone")
+    return not (
+        Order.objects.filter(orders_who, kind=Order.Kind.GOODS, paid_at__isnull=False)
+        .exclude(status=Order.Status.REFUNDED)
+        .exclude(pk=order.pk)
+        .exists()
+    )
+
+
+@receiver(signals.order_paid, dispatch_uid="marketing.first_order.paid")
+def first_order_paid(sender, order: Order, **kwargs) -> None:
+    held = FirstOrderRedemption.objects.filter(order=order).exclude(status=FirstOrderRedemption.Status.USED)
+    try:
+        with transaction.atomic():
+            held.update(status=FirstOrderRedemption.Status.USED)
+    except IntegrityError:
+        # Paid late, after it was released and the person redeemed another: that one counts.
+        pass
+
+
+@receiver(signals.order_released, dispatch_uid="marketing.first_order.released")
+def first_order_released(sender, order: Order, **kwargs) -> None:
+    FirstOrderRedemption.objects.filter(order=order, status__in=ACTIVE).update(
+        status=FirstOrderRedemption.Status.RELEASED
+    )
+
+
+@receiver(signals.order_refunded, dispatch_uid="marketing.first_order.refunded")
+def first_order_refunded(sender, order: Order, before_fen: int, after_fen: int, **kwargs) -> None:
+    if after_fen >= order.total_fen:
+        first_order_released(sender, order=order)
