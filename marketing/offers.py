@@ -38,6 +38,12 @@ from .models import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTi
 RULE_QUANTITY = "quantity_tier"
 RULE_SPEND = "spend_tiers"
 RULE_FIRST_ORDER = "first_order"
+
+
+def already_used() -> str:
+    return _("The first-order discount has already been used by this account, e-mail or phone.")
+
+
 ACTIVE = [FirstOrderRedemption.Status.HELD, FirstOrderRedemption.Status.USED]
 
 
@@ -241,17 +247,9 @@ def redeem_first_order(sender, order: Order, quote: pricing.Quote, **kwargs) -> 
                 phone=phones.normalise(order.phone) or order.phone.strip(), amount_fen=taken.amount_fen,
             )  # fmt: skip
     except IntegrityError as exc:
-        raise pricing.OfferUnavailable(
-            _(
-                "The first-order discount has already been used by this account, e-mail or phone. Please check the new price."
-            )
-        ) from exc
+        raise pricing.OfferUnavailable(already_used()) from exc
     if not is_first_order_after_own_redemption(order, user_id, emails, phone_numbers):
-        raise pricing.OfferUnavailable(
-            _(
-                "The first-order discount has already been used by this account, e-mail or phone. Please check the new price."
-            )
-        )
+        raise pricing.OfferUnavailable(already_used())
 
 
 def is_first_order_after_own_redemption(order: Order, user_id, emails, phone_numbers) -> bool:

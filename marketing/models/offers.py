@@ -45,7 +45,8 @@ class SpendTierPromotion(models.Model):
     scope = models.CharField(_("scope"), max_length=8, choices=Scope.choices, default=Scope.ORDER)
     merchant = models.ForeignKey(
         Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="spend_tier_promotions",
-        verbose_name=_("merchant"), help_text=_("Only this merchant's goods count. Required when the merchant funds it."),
+        verbose_name=_("merchant"),
+        help_text=_("Only this merchant's goods count. Required when the merchant funds it."),
     )  # fmt: skip
     funded_by = models.CharField(_("funded by"), max_length=8, choices=FundedBy.choices, default=FundedBy.PLATFORM)
     starts_at = models.DateTimeField(_("starts"), default=timezone.now)
@@ -173,6 +174,9 @@ class FirstOrderRedemption(models.Model):
                 name="firstorder_one_per_phone",
             ),
         ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.status}"
 
 
 class QuantityTier(models.Model):

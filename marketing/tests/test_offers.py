@@ -108,7 +108,7 @@ def test_spend_tiers_count_what_unit_prices_left(skus):
 
 
 def test_spend_tiers_per_merchant_count_each_merchants_goods(skus, demo_shop):
-    a, b, c = skus
+    _a, b, c = skus
     spend_tiers((5_000, 500), scope="merchant")  # platform-funded, every merchant's part
     quote = pricing.quote(lines=[(b, 1), (c, 2)])  # demo ¥50 → ¥5 off; other ¥40 → nothing
     assert adjustments(quote) == [("spend_tiers", b.pk, 500)]
@@ -137,7 +137,7 @@ def test_uneven_per_merchant_split_sums_to_the_tier_to_the_fen(skus, demo_shop):
 
 
 def test_whole_order_and_per_merchant_spend_tiers_stack_but_two_whole_order_ones_do_not(skus, demo_shop):
-    a, b, c = skus
+    a, _b, c = skus
     for merchant in (demo_shop.merchant, demo_shop.other_merchant):  # room for the platform's ¥10
         merchant.commission_rate = Decimal("0.2000")
         merchant.save(update_fields=["commission_rate"])
