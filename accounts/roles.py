@@ -35,6 +35,12 @@ MERCHANT_STAFF_PERMISSIONS = {
         "order": ["view", "change"],
         "aftersalesrequest": ["view", "change"],
     },
+    # Their own quantity tiers and merchant-funded 满减 (marketing/admin/offers.py scopes them).
+    "marketing": {
+        "quantitytier": ["view", "add", "change", "delete"],
+        "spendtierpromotion": ["view", "add", "change", "delete"],
+        "spendtier": ["view", "add", "change", "delete"],
+    },
 }
 MERCHANT_STAFF_EXTRA = [("catalog", "reveal_cardcode")]
 
