@@ -62,30 +62,33 @@ def tier_label(threshold_fen: int, discount_fen: int) -> str:
 # -- quantity tiers ----------------------------------------------------------------------------------------
 
 
-def best_tiers(skus_quantities: dict[int, int]) -> dict[int, int]:
-    """SKU id → the lowest tier unit price its quantity reaches (one query)."""
-    best: dict[int, int] = {}
+def best_tiers(skus_quantities: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """SKU id → (unit price, from quantity) of the lowest tier its quantity reaches (one query)."""
+    best: dict[int, tuple[int, int]] = {}
     rows = QuantityTier.objects.filter(sku_id__in=list(skus_quantities)).values_list(
         "sku_id", "min_quantity", "unit_price_fen"
     )
     for sku_id, min_quantity, unit in rows:
-        if skus_quantities[sku_id] >= min_quantity and unit < best.get(sku_id, unit + 1):
-            best[sku_id] = unit
+        if skus_quantities[sku_id] >= min_quantity and (sku_id not in best or unit < best[sku_id][0]):
+            best[sku_id] = (unit, min_quantity)
     return best
+
+
+def quantity_tier_label(min_quantity: int, unit_fen: int) -> str:
+    return _("Buy %(quantity)s+: ¥%(price)s each") % {"quantity": min_quantity, "price": short_yuan(unit_fen)}
 
 
 @pricing.register_rule(RULE_QUANTITY, order=130, group=pricing.UNIT_PRICE)
 def quantity_tier_rule(quote: pricing.Quote) -> None:
     tiers = best_tiers({line.sku.pk: line.quantity for line in quote.lines})
     for line in quote.lines:
-        unit = tiers.get(line.sku.pk)
-        if unit is None or unit >= line.unit_price_fen:
+        unit, min_quantity = tiers.get(line.sku.pk, (line.unit_price_fen, 0))
+        if unit >= line.unit_price_fen:
             continue
         quote.add(
             pricing.Adjustment(
                 rule=RULE_QUANTITY,
-                label=_("%(quantity)s or more: ¥%(price)s each")
-                % {"quantity": line.quantity, "price": fen_to_yuan_str(unit)},
+                label=quantity_tier_label(min_quantity, unit),
                 amount_fen=(line.unit_price_fen - unit) * line.quantity,
                 funded_by="merchant",
                 sku_id=line.sku.pk,

@@ -94,7 +94,7 @@ def test_spend_tiers_take_the_best_tier_reached_on_the_whole_order(skus):
     assert pricing.quote(lines=[(b, 1), (c, 2)]).total_fen == 9_000  # ¥90: below ¥100
     quote = pricing.quote(lines=[(a, 1), (b, 2)])  # ¥200 exactly: the ¥25 tier
     assert adjustments(quote) == [("spend_tiers", None, 2_500)]
-    assert quote.adjustments[0].label == "Spend ¥200, ¥25 off" and quote.adjustments[0].ref
+    assert quote.adjustments[0].label == "满200减25" and quote.adjustments[0].ref
     assert quote.total_fen == 17_500
     assert pricing.quote(lines=[(a, 3)]).total_fen == 26_000
 
@@ -281,7 +281,7 @@ def test_a_redemption_taken_between_quote_and_placing_refuses_the_order(stock, m
     # The quote still offers it (no redemption visible); the insert finds the other tab's row.
     monkeypatch.setattr(offers, "is_first_order", lambda **kw: True)
     FirstOrderRedemption.objects.create(order=other, offer=offer, email="x@example.com", amount_fen=500)
-    with pytest.raises(services.CheckoutError, match="already been used"):
+    with pytest.raises(services.CheckoutError, match="已经使用过首单优惠"):
         place(b, email="x@example.com")
 
 

@@ -53,6 +53,6 @@ def test_two_concurrent_first_orders_by_one_email_get_the_discount_once(demo_sho
     for thread in threads:
         thread.join(timeout=60)
     refused = [r for r in results if isinstance(r, services.CheckoutError)]
-    assert len(refused) == 1 and "already been used" in str(refused[0])
+    assert len(refused) == 1 and "已经使用过首单优惠" in str(refused[0])
     assert list(Order.objects.values_list("total_fen", flat=True)) == [4_500]
     assert FirstOrderRedemption.objects.filter(status="held").count() == 1
