@@ -40,7 +40,7 @@ def first_order_text(offer: FirstOrderOffer) -> str:
 
 @register.simple_tag(takes_context=True)
 def product_offers(context, product, skus) -> ProductOffers:
-    """Set ``quantity_tiers`` (labels, lowest quantity first) on each SKU and return the page's offers."""
+    """Set ``tier_labels`` (labels, lowest quantity first) on each SKU and return the page's offers."""
     skus = list(skus)
     by_sku: dict[int, list[str]] = {sku.pk: [] for sku in skus}
     rows = QuantityTier.objects.filter(sku_id__in=list(by_sku)).order_by("sku_id", "min_quantity")
@@ -49,7 +49,7 @@ def product_offers(context, product, skus) -> ProductOffers:
         if tier.unit_price_fen < prices[tier.sku_id]:
             by_sku[tier.sku_id].append(offers.quantity_tier_label(tier.min_quantity, tier.unit_price_fen))
     for sku in skus:
-        sku.quantity_tiers = by_sku[sku.pk]
+        sku.tier_labels = by_sku[sku.pk]
     result = ProductOffers()
     promotions = (
         SpendTierPromotion.objects.running()
