@@ -21,11 +21,15 @@ once). ``order_paid`` marks it used; ``order_released`` and a full refund releas
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import phones
@@ -33,7 +37,7 @@ from kameng.money import fen_to_yuan_str, round_half_up
 from orders import pricing, signals
 from orders.models import Order
 
-from .models import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTierPromotion
+from .models import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
 
 RULE_QUANTITY = "quantity_tier"
 RULE_SPEND = "spend_tiers"
@@ -59,18 +63,71 @@ def tier_label(threshold_fen: int, discount_fen: int) -> str:
     }
 
 
+# -- what runs: one cached snapshot ---------------------------------------------------------------------------
+
+CACHE_KEY = "marketing:offers:v1"
+CACHE_SECONDS = 60  # a change in admin clears it at once; this bounds a snapshot read during the change
+
+
+@dataclass
+class Snapshot:
+    """Every promotion, offer and tier not yet over, so pricing a cart or showing a product costs no
+    query in the steady state (the windows' start and end are checked at each use)."""
+
+    promotions: list[SpendTierPromotion]  # with their tiers prefetched
+    first_orders: list[FirstOrderOffer]
+    quantity_tiers: dict[int, list[tuple[int, int]]]  # SKU id → [(from quantity, unit price)], ascending
+
+    def running_promotions(self, now=None) -> list[SpendTierPromotion]:
+        now = now or timezone.now()
+        return [p for p in self.promotions if p.starts_at <= now and (p.ends_at is None or p.ends_at > now)]
+
+    def running_first_orders(self, now=None) -> list[FirstOrderOffer]:
+        now = now or timezone.now()
+        return [o for o in self.first_orders if o.starts_at <= now and (o.ends_at is None or o.ends_at > now)]
+
+
+def snapshot() -> Snapshot:
+    cached = cache.get(CACHE_KEY)
+    if cached is None:
+        not_over = Q(is_active=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=timezone.now()))
+        tiers: dict[int, list[tuple[int, int]]] = {}
+        for sku_id, min_quantity, unit in QuantityTier.objects.order_by("sku_id", "min_quantity").values_list(
+            "sku_id", "min_quantity", "unit_price_fen"
+        ):
+            tiers.setdefault(sku_id, []).append((min_quantity, unit))
+        cached = Snapshot(
+            promotions=list(SpendTierPromotion.objects.filter(not_over).order_by("pk").prefetch_related("tiers")),
+            first_orders=list(FirstOrderOffer.objects.filter(not_over).order_by("pk")),
+            quantity_tiers=tiers,
+        )
+        cache.set(CACHE_KEY, cached, CACHE_SECONDS)
+    return cached
+
+
+def forget_snapshot(**kwargs) -> None:
+    """A promotion, offer or tier changed: drop the snapshot now and again after the commit (a
+    reader between the two would have cached the old rows)."""
+    cache.delete(CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
+
+
+for _model in (SpendTierPromotion, SpendTier, FirstOrderOffer, QuantityTier):
+    post_save.connect(forget_snapshot, sender=_model, dispatch_uid=f"marketing.snapshot.save.{_model.__name__}")
+    post_delete.connect(forget_snapshot, sender=_model, dispatch_uid=f"marketing.snapshot.delete.{_model.__name__}")
+
+
 # -- quantity tiers ----------------------------------------------------------------------------------------
 
 
 def best_tiers(skus_quantities: dict[int, int]) -> dict[int, tuple[int, int]]:
-    """SKU id → (unit price, from quantity) of the lowest tier its quantity reaches (one query)."""
+    """SKU id → (unit price, from quantity) of the lowest tier its quantity reaches."""
     best: dict[int, tuple[int, int]] = {}
-    rows = QuantityTier.objects.filter(sku_id__in=list(skus_quantities)).values_list(
-        "sku_id", "min_quantity", "unit_price_fen"
-    )
-    for sku_id, min_quantity, unit in rows:
-        if skus_quantities[sku_id] >= min_quantity and (sku_id not in best or unit < best[sku_id][0]):
-            best[sku_id] = (unit, min_quantity)
+    tiers = snapshot().quantity_tiers
+    for sku_id, quantity in skus_quantities.items():
+        for min_quantity, unit in tiers.get(sku_id, []):
+            if quantity >= min_quantity and (sku_id not in best or unit < best[sku_id][0]):
+                best[sku_id] = (unit, min_quantity)
     return best
 
 
@@ -100,8 +157,8 @@ def quantity_tier_rule(quote: pricing.Quote) -> None:
 
 
 def running_spend_promotions(now=None) -> list[SpendTierPromotion]:
-    """Running promotions with their tiers (two queries)."""
-    return list(SpendTierPromotion.objects.running(now).prefetch_related("tiers"))
+    """Running promotions with their tiers (from the snapshot)."""
+    return snapshot().running_promotions(now)
 
 
 def best_tier(promotion: SpendTierPromotion, base_fen: int):
@@ -211,7 +268,7 @@ def first_order_amount(offer: FirstOrderOffer, total_fen: int) -> int:
 
 def running_first_order_offer(total_fen: int, now=None) -> FirstOrderOffer | None:
     """The running offer that saves most on ``total_fen`` (ties: the oldest)."""
-    offers = list(FirstOrderOffer.objects.running(now).order_by("pk"))
+    offers = snapshot().running_first_orders(now)
     return max(offers, key=lambda offer: first_order_amount(offer, total_fen), default=None)
 
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 def promotion(*tiers, **fields):
     created = SpendTierPromotion.objects.create(name="满减", **fields)
-    SpendTier.objects.bulk_create(SpendTier(promotion=created, threshold_fen=t, discount_fen=d) for t, d in tiers)
+    for threshold, discount in tiers:
+        SpendTier.objects.create(promotion=created, threshold_fen=threshold, discount_fen=discount)
     return created
 
 
