@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.models import LoyaltyAccount, MemberLevel
 from catalog.models import LevelPrice, Sku
@@ -293,3 +295,52 @@ def test_platform_funded_first_order_stays_within_the_commission(skus):
 
 def test_short_yuan():
     assert [offers.short_yuan(f) for f in (10_000, 9_950, 1_005, 100)] == ["100", "99.5", "10.05", "1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_order_paid_late_keeps_its_price_but_the_newer_redemption_counts(stock):
+    from orders.models import Order as OrderModel
+
+    b = stock[1]
+    first_order(kind="fixed", amount_fen=500)
+    expired = place(b, email="late@example.com").order
+    OrderModel.objects.filter(pk=expired.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
+    services.expire_overdue_orders()
+    assert FirstOrderRedemption.objects.get(order=expired).status == "released"
+    newer = place(b, email="late@example.com").order
+    assert newer.total_fen == 4_500  # released: the person may use it again
+    pay(expired)  # the gateway's money arrives late: the order is paid, its redemption cannot be used too
+    assert FirstOrderRedemption.objects.get(order=expired).status == "released"
+    assert FirstOrderRedemption.objects.get(order=newer).status == "held"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    prices=st.lists(st.integers(min_value=100, max_value=50_000), min_size=3, max_size=3),
+    quantities=st.lists(st.integers(min_value=1, max_value=9), min_size=3, max_size=3),
+    costs=st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=40_000)), min_size=3, max_size=3),
+    tiers=st.lists(st.tuples(st.integers(1_000, 200_000), st.integers(1, 30_000)), min_size=1, max_size=4),
+    per_merchant=st.booleans(),
+    unit_tier=st.integers(min_value=50, max_value=50_000),
+)
+def test_spend_and_quantity_tiers_never_break_the_floor_and_parts_sum(
+    skus, demo_shop, prices, quantities, costs, tiers, per_merchant, unit_tier
+):
+    SpendTierPromotion.objects.all().delete()
+    QuantityTier.objects.all().delete()
+    for sku, price, cost in zip(skus, prices, costs, strict=True):
+        sku.price_fen, sku.cost_fen = price, cost
+        sku.save(update_fields=["price_fen", "cost_fen"])
+    QuantityTier.objects.create(sku=skus[0], min_quantity=2, unit_price_fen=unit_tier)
+    usable = {t: d for t, d in tiers if d < t}
+    if usable:
+        fields = {"scope": "merchant", "merchant": demo_shop.merchant, "funded_by": "merchant"} if per_merchant else {}
+        spend_tiers(*usable.items(), **fields)
+    quote = pricing.quote(lines=list(zip(skus, quantities, strict=True)))
+    for line in quote.lines:
+        assert line.total_fen >= min(line.subtotal_fen, (line.sku.cost_fen or 0) * line.quantity)
+        assert 0 <= line.discount_fen <= line.subtotal_fen
+    assert sum(a.amount_fen for a in quote.adjustments) == quote.discount_fen
+    assert quote.total_fen == quote.subtotal_fen - quote.discount_fen >= 0
+    spent = sum(a.amount_fen for a in quote.adjustments if a.rule == "spend_tiers")
+    assert spent <= max(usable.values(), default=0)
