@@ -41,6 +41,9 @@ MERCHANT_STAFF_PERMISSIONS = {
         "couponredemption": ["view"],
         "flashspecial": ["view", "add", "change"],
         "specialredemption": ["view"],
+        "quantitytier": ["view", "add", "change", "delete"],
+        "spendtierpromotion": ["view", "add", "change", "delete"],
+        "spendtier": ["view", "add", "change", "delete"],
     },
 }
 MERCHANT_STAFF_EXTRA = [("catalog", "reveal_cardcode")]

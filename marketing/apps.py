@@ -9,8 +9,11 @@ class MarketingConfig(AppConfig):
     def ready(self) -> None:
         from marketing import coupons, receivers, specials, usercenter
 
-        # Receivers of order_placed run in this order: the coupon's row, then the specials' (lock order).
+        # Receivers of order_placed run in this order: the coupon's row, the specials', then the
+        # first-order redemption (the lock order, docs/ARCHITECTURE.md).
         coupons.connect()  # the "coupon" pricing rule registers on import
         specials.connect()  # the flash_special pricing rule registers on import; the lifecycle receivers
+        from marketing import offers  # noqa: F401  (quantity_tier, spend_tiers, first_order and their receivers)
+
         receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
         usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)

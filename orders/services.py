@@ -321,7 +321,7 @@ def place_order(
         )
     quote = pricing.quote(
         lines=[(sku, line.quantity) for sku, line in checked], buyer=buyer, coupon_code=coupon_code,
-        use_points=use_points, email=email,
+        use_points=use_points, email=email, phone=phone,  # the person, for the first-order discount
     )  # fmt: skip
     if shown_total_fen is not None and shown_total_fen != quote.total_fen:
         raise CheckoutError(

@@ -35,3 +35,16 @@ def tr(obj, field: str) -> str:
         if english:
             return english
     return getattr(obj, field, "")
+
+
+@register.filter
+def joined_adjustments(adjustments) -> list[dict]:
+    """A breakdown's adjustments (``Adjustment`` objects or their stored dicts) with those of one
+    offer joined: a per-merchant 满减 is priced as one adjustment per line, but read as one."""
+    joined: dict[tuple, dict] = {}
+    for adjustment in adjustments or []:
+        get = adjustment.get if isinstance(adjustment, dict) else lambda key, a=adjustment: getattr(a, key, "")
+        key = (get("rule"), get("label"), get("ref")) if get("ref") else (id(adjustment),)
+        row = joined.setdefault(key, {"label": get("label"), "amount_fen": 0})
+        row["amount_fen"] += int(get("amount_fen") or 0)
+    return list(joined.values())

@@ -2,10 +2,12 @@
 imported here so Django finds them; each module's docstring says what it owns."""
 
 from marketing.models.coupons import Coupon, CouponRedemption
+from marketing.models.offers import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
 from marketing.models.referrals import Commission, InviteCode, Referral, ReferralProgram
 from marketing.models.specials import FlashSpecial, SpecialRedemption
 
 __all__ = [
-    "Commission", "Coupon", "CouponRedemption", "FlashSpecial", "InviteCode", "Referral", "ReferralProgram",
-    "SpecialRedemption",
+    "Commission", "Coupon", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption", "FlashSpecial",
+    "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
+    "SpendTierPromotion",
 ]  # fmt: skip
