@@ -204,14 +204,14 @@ def test_a_better_first_order_offer_passes_the_coupon_over(two_skus):
     make_coupon(amount_fen=100)
     saved = list(pricing.RULES)
     try:
-
-        @pricing.register_rule("first_order", order=400, group=pricing.ORDER_OFFER)
-        def first_order(quote):
-            quote.add(pricing.Adjustment(rule="first_order", label="first", amount_fen=300, funded_by="platform"))
+        # A stand-in offer of the coupon's group (marketing/offers.py's real first_order redeems by its ref).
+        @pricing.register_rule("better_offer", order=400, group=pricing.ORDER_OFFER)
+        def better_offer(quote):
+            quote.add(pricing.Adjustment(rule="better_offer", label="better", amount_fen=300, funded_by="platform"))
 
         quote = quote_of((ours, 2))
-        assert [a.rule for a in quote.adjustments] == ["first_order"]
-        assert quote.passed_over == [{"rule": "coupon", "amount_fen": 100, "sku_id": None, "instead": "first_order"}]
+        assert [a.rule for a in quote.adjustments] == ["better_offer"]
+        assert quote.passed_over == [{"rule": "coupon", "amount_fen": 100, "sku_id": None, "instead": "better_offer"}]
         order = place(ours, 2, coupon_code="SAVE").order  # placed with the better offer, no use taken
         assert not CouponRedemption.objects.filter(order=order).exists()
     finally:
