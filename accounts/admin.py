@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import points, wallet
 from accounts.models import LoyaltyAccount, LoyaltySettings, MemberLevel, Merchant, PointsEntry, User, WalletEntry
 from accounts.roles import add_merchant_staff, is_operator, merchant_ids
-from accounts.scoping import MerchantScopedAdmin
+from accounts.scoping import MerchantScopedAdmin, OperatorOnlyAdmin
 from kameng.forms import YuanField
 from kameng.money import fen_to_yuan_str
 
@@ -193,27 +193,8 @@ class WalletEntryAdmin(admin.ModelAdmin):
 # -- points and member levels -----------------------------------------------------------------------------
 
 
-class OperatorsOnly:
-    """Points, levels and their settings are the platform's: operators only."""
-
-    def has_module_permission(self, request):
-        return is_operator(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-    def has_add_permission(self, request):
-        return is_operator(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-
 @admin.register(LoyaltySettings)
-class LoyaltySettingsAdmin(OperatorsOnly, admin.ModelAdmin):
+class LoyaltySettingsAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     """One row (accounts.models.LoyaltySettings): the list opens it; it is never added or deleted."""
 
     fieldsets = (
@@ -235,7 +216,7 @@ class LoyaltySettingsAdmin(OperatorsOnly, admin.ModelAdmin):
 
 
 @admin.register(MemberLevel)
-class MemberLevelAdmin(OperatorsOnly, admin.ModelAdmin):
+class MemberLevelAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     """Levels are reached by paid spend (threshold in fen); explicit per-SKU prices are catalog's
     "member level prices"."""
 
@@ -248,7 +229,7 @@ class MemberLevelAdmin(OperatorsOnly, admin.ModelAdmin):
 
 
 @admin.register(LoyaltyAccount)
-class LoyaltyAccountAdmin(OperatorsOnly, admin.ModelAdmin):
+class LoyaltyAccountAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     """Buyers' levels and paid spend, read-only (recomputed from their orders); their points ledger
     is "points entries", filtered by the buyer."""
 

@@ -19,7 +19,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from accounts.roles import merchant_ids
+from accounts.roles import is_operator, merchant_ids
 
 # Foreign keys to these models are narrowed to the merchant's own rows in admin forms.
 SCOPED_TARGETS = {
@@ -74,6 +74,26 @@ class MerchantScopedAdmin(admin.ModelAdmin):
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         return _narrow(field, db_field, request)
+
+
+class OperatorOnlyAdmin:
+    """For model admins of the platform's own rows (points, levels, programmes, favourites): operators
+    see and change them; merchant staff do not see them at all."""
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_operator(request.user)
 
 
 class ReadOnlyAdminMixin:

@@ -31,7 +31,13 @@ from django.views.decorators.debug import sensitive_variables
 from django_ratelimit.core import is_ratelimited
 
 from accounts.roles import is_operator, merchant_ids
-from accounts.scoping import MerchantScopedAdmin, MerchantScopedInline, ReadOnlyAdminMixin, scope_queryset
+from accounts.scoping import (
+    MerchantScopedAdmin,
+    MerchantScopedInline,
+    OperatorOnlyAdmin,
+    ReadOnlyAdminMixin,
+    scope_queryset,
+)
 from catalog import exports, services, stock
 from catalog.models import (
     BuyerField,
@@ -544,7 +550,7 @@ from catalog import admin_imports  # noqa: E402, F401
 
 
 @admin.register(LevelPrice)
-class LevelPriceAdmin(admin.ModelAdmin):
+class LevelPriceAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     """Operators set an explicit price of a SKU for a member level (it wins over the level's
     percentage). Merchant staff do not see it: levels are the platform's programme, funded by it."""
 
@@ -554,24 +560,9 @@ class LevelPriceAdmin(admin.ModelAdmin):
     list_select_related = ["sku__product", "level"]
     autocomplete_fields = ["sku"]
 
-    def has_module_permission(self, request):
-        return is_operator(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-    def has_add_permission(self, request):
-        return is_operator(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_operator(request.user)
-
 
 @admin.register(Favourite)
-class FavouriteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FavouriteAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     """Which shoppers favourite which products and who asked for e-mails: operators only (it names
     shoppers, so merchant staff do not see it). Shoppers change their favourites themselves."""
 
@@ -582,9 +573,3 @@ class FavouriteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["created_at", "user", "product", "notify", "seen_price_fen", "seen_in_stock"]
     readonly_fields = fields
     show_full_result_count = False
-
-    def has_module_permission(self, request):
-        return is_operator(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_operator(request.user)

@@ -6,12 +6,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import OperatorsOnly
+from accounts.scoping import OperatorOnlyAdmin, ReadOnlyAdminMixin
 from marketing.models import Commission, Referral, ReferralProgram
 
 
 @admin.register(ReferralProgram)
-class ReferralProgramAdmin(OperatorsOnly, admin.ModelAdmin):
+class ReferralProgramAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("enabled",)}),
         (_("Rates"), {"fields": ("level1_rate", "level2_rate")}),
@@ -30,15 +30,8 @@ class ReferralProgramAdmin(OperatorsOnly, admin.ModelAdmin):
         return False
 
 
-class ReadOnly(OperatorsOnly):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnly(ReadOnlyAdminMixin, OperatorOnlyAdmin):
+    """Operators look; nobody adds, changes or deletes (the services do)."""
 
 
 @admin.register(Referral)
