@@ -3,7 +3,8 @@
 Operators are ``is_staff`` users with the permissions of the "operators" group; merchant staff
 are ``is_staff`` users linked to a :class:`Merchant` and see only that merchant's goods in admin.
 The wallet, points and member levels live here too (the ledgers in ``wallet.py`` and ``points.py``,
-levels in ``levels.py``); favourites come with a later change.
+levels in ``levels.py``); favourites are catalog's (``catalog.Favourite``), the phone number and
+notification choices are fields of :class:`User`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Pricing rules and campaigns (the marketing issue builds them). Keyword-only, one transaction each."""
+"""Coupons' back-office work: bulk generation of unique codes and their .xlsx export. Keyword-only, one
+transaction each."""
 
 from __future__ import annotations
 
