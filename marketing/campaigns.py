@@ -147,22 +147,24 @@ def sync_item(item: CampaignItem, campaign: Campaign | None = None) -> FlashSpec
     transaction). A special already used for another SKU is switched off and a new one made."""
     campaign = campaign or item.campaign
     fields = _special_fields(item, campaign)
-    special = FlashSpecial.objects.select_for_update().filter(pk=item.special_id).first() if item.special_id else None
-    if special is not None and special.sku_id != item.sku_id:
-        FlashSpecial.objects.filter(pk=special.pk).update(active=False)
-        special = None
-    if special is None:
-        special = FlashSpecial.objects.create(**fields)
-        CampaignItem.objects.filter(pk=item.pk).update(special=special)
-        item.special = special
-    else:
-        FlashSpecial.objects.filter(pk=special.pk).update(**fields)
+    with transaction.atomic():
+        special = FlashSpecial.objects.select_for_update().filter(pk=item.special_id).first() if item.special_id else None
+        if special is not None and special.sku_id != item.sku_id:
+            FlashSpecial.objects.filter(pk=special.pk).update(active=False)
+            special = None
+        if special is None:
+            special = FlashSpecial.objects.create(**fields)
+            CampaignItem.objects.filter(pk=item.pk).update(special=special)
+            item.special = special
+        else:
+            FlashSpecial.objects.filter(pk=special.pk).update(**fields)
     return special
 
 
 def sync_campaign(campaign: Campaign) -> None:
-    for item in campaign.items.order_by("special_id", "pk"):  # lock order: the specials by ascending id
-        sync_item(item, campaign)
+    with transaction.atomic():
+        for item in campaign.items.order_by("special_id", "pk"):  # lock order: the specials by ascending id
+            sync_item(item, campaign)
 
 
 # -- what runs: one cached list ------------------------------------------------------------------------------
