@@ -178,3 +178,7 @@ def test_screens_of_a_scheduled_campaign_and_a_sold_out_deal(page, live_server, 
     shoot(page, "campaign-sold-out-deal")
     page.goto("/")
     assert page.locator(".campaign-slot").count() == 1
+    share = page.request.get("/promotions/campaigns/now/share.png")
+    assert share.headers["content-type"] == "image/png"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "share-image.png").write_bytes(share.body())
