@@ -148,7 +148,9 @@ def sync_item(item: CampaignItem, campaign: Campaign | None = None) -> FlashSpec
     campaign = campaign or item.campaign
     fields = _special_fields(item, campaign)
     with transaction.atomic():
-        special = FlashSpecial.objects.select_for_update().filter(pk=item.special_id).first() if item.special_id else None
+        special = (
+            FlashSpecial.objects.select_for_update().filter(pk=item.special_id).first() if item.special_id else None
+        )
         if special is not None and special.sku_id != item.sku_id:
             FlashSpecial.objects.filter(pk=special.pk).update(active=False)
             special = None
@@ -332,7 +334,9 @@ def render_share(campaign: Campaign, *, price=None) -> bytes:
     ox, oy = QR_ORIGIN
     ox = min(ox, width - side - 24)
     oy = min(oy, height - side - 16)
-    draw.rectangle((ox - 2 * QR_MODULE, oy - 2 * QR_MODULE, ox + side + 2 * QR_MODULE, oy + side + 2 * QR_MODULE), fill="white")
+    draw.rectangle(
+        (ox - 2 * QR_MODULE, oy - 2 * QR_MODULE, ox + side + 2 * QR_MODULE, oy + side + 2 * QR_MODULE), fill="white"
+    )
     for y, row in enumerate(matrix):
         for x, dark in enumerate(row):
             if dark:
@@ -359,8 +363,11 @@ def refresh_share(campaign_id: int, *, force: bool = False) -> bool:
         return False
     price = best_price(campaign)
     key = _share_key(campaign, price)
-    if not force and key == campaign.share_key and campaign.share_image and campaign.share_image.storage.exists(
-        campaign.share_image.name
+    if (
+        not force
+        and key == campaign.share_key
+        and campaign.share_image
+        and campaign.share_image.storage.exists(campaign.share_image.name)
     ):
         return False
     old = campaign.share_image.name
@@ -412,4 +419,3 @@ def connect() -> None:
     post_delete.connect(forget, sender=Campaign, dispatch_uid="marketing.campaigns.deleted")
     post_save.connect(_item_saved, sender=CampaignItem, dispatch_uid="marketing.campaigns.item_saved")
     post_delete.connect(_item_deleted, sender=CampaignItem, dispatch_uid="marketing.campaigns.item_deleted")
-

@@ -18,7 +18,8 @@ from marketing.models import Campaign, CampaignItem
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = "__all__"
+        fields = ["title", "title_en", "slug", "enabled", "priority", "starts_at", "ends_at", "banner", "coupon"]
+        fields += ["rules", "rules_en"]
         field_classes = {"banner": forms.FileField}  # our own sniffing and message, not the generic one
 
     def __init__(self, *args, **kwargs):
@@ -89,19 +90,24 @@ class CampaignAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     def preview(self, campaign):
         if campaign.pk is None:
             return "—"
-        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', campaign.get_absolute_url(), _("Preview"))
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>', campaign.get_absolute_url(), _("Preview")
+        )
 
     @admin.display(description=_("banner"))
     def banner_preview(self, campaign):
         if not campaign.banner:
             return "—"
-        return format_html('<img src="{}" alt="" style="max-width: 480px; width: 100%; height: auto">', campaign.banner.url)
+        return format_html(
+            '<img src="{}" alt="" style="max-width: 480px; width: 100%; height: auto">', campaign.banner.url
+        )
 
     @admin.display(description=_("share image"))
     def share_preview(self, campaign):
         if not campaign.pk:
             return _("Drawn automatically after saving.")
         return format_html(
-            '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="" style="max-width: 480px; width: 100%; height: auto"></a>',
+            '<a href="{0}" target="_blank" rel="noopener">'
+            '<img src="{0}" alt="" style="max-width: 480px; width: 100%; height: auto"></a>',
             reverse("marketing:campaign_share", kwargs={"slug": campaign.slug}),
         )

@@ -8,7 +8,7 @@ from marketing.models.referrals import Commission, InviteCode, Referral, Referra
 from marketing.models.specials import FlashSpecial, SpecialRedemption
 
 __all__ = [
-    "Campaign", "CampaignItem", "Commission", "Coupon", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption", "FlashSpecial",
-    "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
+    "Campaign", "CampaignItem", "Commission", "Coupon", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption",
+    "FlashSpecial", "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
     "SpendTierPromotion",
 ]  # fmt: skip

@@ -70,12 +70,12 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def get_absolute_url(self) -> str:
+        return reverse("marketing:campaign", kwargs={"slug": self.slug})
+
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": _("The campaign must end after it starts.")})
-
-    def get_absolute_url(self) -> str:
-        return reverse("marketing:campaign", kwargs={"slug": self.slug})
 
     def state(self, now=None) -> str:
         now = now or timezone.now()
@@ -100,10 +100,16 @@ class CampaignItem(models.Model):
         _("special price (fen)"), help_text=_("The price of one unit during the campaign, in fen (1 yuan = 100 fen).")
     )
     quantity_cap = models.PositiveIntegerField(
-        _("quantity cap"), null=True, blank=True, help_text=_("Units sold at the special price, at most; empty: no cap.")
+        _("quantity cap"),
+        null=True,
+        blank=True,
+        help_text=_("Units sold at the special price, at most; empty: no cap."),
     )
     per_buyer_limit = models.PositiveIntegerField(
-        _("per-buyer limit"), null=True, blank=True, help_text=_("Units one buyer may buy at this price; empty: no limit.")
+        _("per-buyer limit"),
+        null=True,
+        blank=True,
+        help_text=_("Units one buyer may buy at this price; empty: no limit."),
     )
     funded_by = models.CharField(_("funded by"), max_length=16, choices=Funder.choices, default=Funder.MERCHANT)
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
@@ -136,9 +142,9 @@ class CampaignItem(models.Model):
             if self.special_price_fen >= sku.price_fen:
                 errors["special_price_fen"] = _("The special price must be below the SKU's price.")
             elif sku.cost_fen is not None and self.special_price_fen < sku.cost_fen:
-                errors["special_price_fen"] = _("The special price must not be below the SKU's cost (%(cost)s fen).") % {
-                    "cost": sku.cost_fen
-                }
+                errors["special_price_fen"] = _(
+                    "The special price must not be below the SKU's cost (%(cost)s fen)."
+                ) % {"cost": sku.cost_fen}
         if self.special_id and self.quantity_cap is not None and self.quantity_cap < self.special.sold:
             errors["quantity_cap"] = _("The cap cannot be below the units already sold (%(sold)s).") % {
                 "sold": self.special.sold

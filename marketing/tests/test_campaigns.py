@@ -16,7 +16,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from PIL import Image
 
-from catalog.models import Sku
 from marketing import campaigns
 from marketing.models import Campaign, CampaignItem, Coupon, FlashSpecial
 from orders import pricing
@@ -149,7 +148,9 @@ def test_a_scheduled_campaign_does_not_price_yet(sku):
 def test_the_running_page_shows_the_deals_coupon_rules_and_share_tags(sku, settings, client):
     settings.SITE_URL = "https://shop.example.com"
     coupon = Coupon.objects.create(code="SPRING5", name="Spring ¥5", amount_fen=500, min_spend_fen=3000)
-    campaign = make_campaign(items=[(sku, 600, {"per_buyer_limit": 2})], coupon=coupon, rules_en="1. One <b>each</b>\n2. Bye")
+    campaign = make_campaign(
+        items=[(sku, 600, {"per_buyer_limit": 2})], coupon=coupon, rules_en="1. One <b>each</b>\n2. Bye"
+    )
     response = client.get("/promotions/campaigns/spring/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -158,7 +159,10 @@ def test_the_running_page_shows_the_deals_coupon_rules_and_share_tags(sku, setti
     assert "SPRING5" in html and "On orders from ¥30.00" in html and "No expiry date" in html
     assert "One &lt;b&gt;each&lt;/b&gt;<br>2. Bye" in html  # plain text, escaped
     campaign.refresh_from_db()
-    assert f'<meta property="og:image" content="https://shop.example.com/promotions/campaigns/spring/share.png?v={campaign.share_key[:8]}">' in html
+    assert (
+        f'<meta property="og:image" content="https://shop.example.com/promotions/campaigns/spring/share.png?v={campaign.share_key[:8]}">'
+        in html
+    )
     assert '<meta property="og:url" content="https://shop.example.com/promotions/campaigns/spring/">' in html
 
 
@@ -285,7 +289,10 @@ def test_the_share_image_is_drawn_with_a_readable_qr_code_and_redrawn_on_change(
         image = image.convert("L")
         left, top, module, matrix = campaigns.qr_placement(campaign)
         read = [
-            [image.getpixel((left + x * module + module // 2, top + y * module + module // 2)) < 128 for x in range(len(row))]
+            [
+                image.getpixel((left + x * module + module // 2, top + y * module + module // 2)) < 128
+                for x in range(len(row))
+            ]
             for y, row in enumerate(matrix)
         ]
     assert read == matrix  # every module of the code of https://shop.example.com/promotions/campaigns/spring/

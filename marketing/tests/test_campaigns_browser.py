@@ -56,7 +56,13 @@ def shoot(page, name: str, *, full_page: bool = True) -> None:
 
 
 def test_an_operator_composes_a_campaign_and_a_shopper_buys_its_deal(
-    browser, live_server, demo_shop, operator, password, tmp_path, media_root  # noqa: F811
+    browser,
+    live_server,
+    demo_shop,
+    operator,
+    password,
+    tmp_path,
+    media_root,  # noqa: F811
 ):
     sku = Sku.objects.get(product__slug="steam-wallet", label="100元")  # ¥96.50
     Coupon.objects.create(
@@ -94,7 +100,9 @@ def test_an_operator_composes_a_campaign_and_a_shopper_buys_its_deal(
     page.locator("input[name=_save]").click()
     page.wait_for_url("**/admin/marketing/campaign/")
     assert page.locator(".messagelist .success").is_visible()
-    assert page.get_by_role("link", name="Preview").first.get_attribute("href") == "/promotions/campaigns/spring-festival/"
+    assert (
+        page.get_by_role("link", name="Preview").first.get_attribute("href") == "/promotions/campaigns/spring-festival/"
+    )
     assert page.locator("td.field-status").inner_text() == "Running"
     admin.close()
     campaign = Campaign.objects.get(slug="spring-festival")
@@ -117,9 +125,13 @@ def test_an_operator_composes_a_campaign_and_a_shopper_buys_its_deal(
     assert card.locator(".campaign-price").inner_text() == "¥80.00"
     assert card.locator(".list-price").inner_text() == "¥96.50"
     assert page.locator(".campaign-coupon-code").inner_text() == "SPRING5"
-    assert page.locator(".campaign-clock time").inner_text().startswith("3d 04:5")  # 3 days 5 hours, less the seconds spent
-    assert page.locator('meta[property="og:image"]').get_attribute("content").endswith(
-        f"/promotions/campaigns/spring-festival/share.png?v={Campaign.objects.get().share_key[:8]}"
+    assert (
+        page.locator(".campaign-clock time").inner_text().startswith("3d 04:5")
+    )  # 3 days 5 hours, less the seconds spent
+    assert (
+        page.locator('meta[property="og:image"]')
+        .get_attribute("content")
+        .endswith(f"/promotions/campaigns/spring-festival/share.png?v={Campaign.objects.get().share_key[:8]}")
     )
     fits_a_phone(page)
     shoot(page, "campaign-running")
