@@ -363,3 +363,17 @@ def test_merchant_staff_cannot_see_or_create_campaigns(sku, merchant_staff):
     assert client.get("/admin/marketing/campaign/add/").status_code == 403
     make_campaign()
     assert client.get(f"/admin/marketing/campaign/{Campaign.objects.get().pk}/change/").status_code == 403
+
+
+def test_a_campaign_saved_without_a_banner_still_renders(sku, client):
+    now = timezone.now()
+    Campaign.objects.create(
+        title="无图",
+        title_en="No picture",
+        slug="bare",
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
+    )
+    assert "campaign-slot-blank" in client.get("/").content.decode()
+    assert client.get("/promotions/campaigns/bare/").status_code == 200
+    assert client.get("/promotions/campaigns/bare/share.png").status_code == 200
