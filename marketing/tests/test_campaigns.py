@@ -377,3 +377,22 @@ def test_a_campaign_saved_without_a_banner_still_renders(sku, client):
     assert "campaign-slot-blank" in client.get("/").content.decode()
     assert client.get("/promotions/campaigns/bare/").status_code == 200
     assert client.get("/promotions/campaigns/bare/share.png").status_code == 200
+
+
+def test_a_campaigns_flash_special_is_read_only_in_its_own_admin(sku, operator):
+    campaign = make_campaign(items=[(sku, 600, {})])
+    special = campaign.items.get().special
+    client = Client()
+    client.force_login(operator)
+    page = client.get(f"/admin/marketing/flashspecial/{special.pk}/change/").content.decode()
+    assert 'name="special_price_fen"' not in page  # shown, not editable: the campaign keeps it in step
+    other = FlashSpecial.objects.create(
+        sku=sku,
+        special_price_fen=700,
+        quantity_cap=5,
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
+    assert (
+        'name="special_price_fen"' in client.get(f"/admin/marketing/flashspecial/{other.pk}/change/").content.decode()
+    )
