@@ -11,6 +11,10 @@ RUN groupadd --system kameng \
  && useradd --system --gid kameng --home-dir /app --no-create-home kameng
 
 WORKDIR /app
+# A CJK font for the campaign share images (marketing/campaigns.py, CAMPAIGN_SHARE_FONTS).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+ && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 

@@ -377,6 +377,17 @@ STORAGES = {
     },
 }
 
+# Campaign share images (marketing/campaigns.py) are drawn with the first of these fonts that exists
+# (a CJK font: the Dockerfile installs fonts-wqy-microhei); Pillow's built-in font otherwise.
+CAMPAIGN_SHARE_FONTS = cfg.list(
+    "CAMPAIGN_SHARE_FONTS",
+    default=[
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+        "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    ],
+)
+
 # --- Security -----------------------------------------------------------------------------------
 # Sessions (carts, guests' order access, sign-ins) live in Redis when REDIS_URL is set. cached_db
 # also wrote every changed session to PostgreSQL (~4 writes an order); Redis is already what the

@@ -7,7 +7,7 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
-        from marketing import coupons, receivers, specials, usercenter
+        from marketing import campaigns, coupons, receivers, specials, usercenter
 
         # Receivers of order_placed run in this order: the coupon's row, the specials', then the
         # first-order redemption (the lock order, docs/ARCHITECTURE.md).
@@ -15,5 +15,6 @@ class MarketingConfig(AppConfig):
         specials.connect()  # the flash_special pricing rule registers on import; the lifecycle receivers
         from marketing import offers  # noqa: F401  (quantity_tier, spend_tiers, first_order and their receivers)
 
+        campaigns.connect()  # a campaign's items keep their flash specials, the cache and share image in step
         receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
         usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)

@@ -11,3 +11,11 @@ from marketing import referrals
 def mature_commissions() -> int:
     """Book commissions of orders split meanwhile, and make those past their hold available."""
     return referrals.mature_due()
+
+
+@shared_task
+def render_campaign_share(campaign_id: int) -> bool:
+    """Redraw a campaign's share image when what it shows changed (after every save)."""
+    from marketing import campaigns
+
+    return campaigns.refresh_share(campaign_id)

@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from marketing import campaign_views
 
 app_name = "marketing"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("campaigns/<slug:slug>/", campaign_views.campaign_page, name="campaign"),
+    path("campaigns/<slug:slug>/share.png", campaign_views.campaign_share, name="campaign_share"),
+]

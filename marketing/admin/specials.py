@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from accounts.roles import is_operator
 from accounts.scoping import MerchantScopedAdmin, ReadOnlyAdminMixin
-from marketing.models import FlashSpecial, SpecialRedemption
+from marketing.models import CampaignItem, FlashSpecial, SpecialRedemption
 from marketing.models.specials import Funder
 
 
@@ -50,6 +50,8 @@ class FlashSpecialAdmin(MerchantScopedAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
+        if obj is not None and CampaignItem.objects.filter(special=obj).exists():
+            return self.fields  # a campaign's item owns it (marketing/campaigns.py): edit the campaign
         fields = list(super().get_readonly_fields(request, obj))
         if not is_operator(request.user):
             fields.append("funded_by")

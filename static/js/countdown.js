@@ -14,7 +14,10 @@
         clock.textContent = clock.getAttribute("data-done");
         return;
       }
-      clock.textContent = pad(Math.floor(left / 3600)) + ":" + pad(Math.floor(left / 60) % 60) + ":" + pad(left % 60);
+      // data-day-unit (campaign pages): "3d 04:05:06" rather than "76:05:06" for a window of days.
+      var unit = clock.getAttribute("data-day-unit"), days = unit ? Math.floor(left / 86400) : 0;
+      var hours = Math.floor(left / 3600) - days * 24;
+      clock.textContent = (days ? days + unit + " " : "") + pad(hours) + ":" + pad(Math.floor(left / 60) % 60) + ":" + pad(left % 60);
     });
   }
   tick();
