@@ -16,4 +16,8 @@ class MarketingConfig(AppConfig):
         from marketing import offers  # noqa: F401  (quantity_tier, spend_tiers, first_order and their receivers)
 
         receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
+        from marketing import withdrawals
+        from payments.selectors import register_check
+
+        register_check("withdrawal_mismatch", withdrawals.violations)  # check_ledger covers withdrawals
         usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)

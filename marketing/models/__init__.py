@@ -5,9 +5,10 @@ from marketing.models.coupons import Coupon, CouponRedemption
 from marketing.models.offers import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
 from marketing.models.referrals import Commission, InviteCode, Referral, ReferralProgram
 from marketing.models.specials import FlashSpecial, SpecialRedemption
+from marketing.models.withdrawals import LevelCommissionRate, Withdrawal
 
 __all__ = [
     "Commission", "Coupon", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption", "FlashSpecial",
-    "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
-    "SpendTierPromotion",
+    "InviteCode", "LevelCommissionRate", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption",
+    "SpendTier", "SpendTierPromotion", "Withdrawal",
 ]  # fmt: skip
