@@ -6,8 +6,8 @@
 * Earned (``orders.signals.order_paid``, under the order lock): for a goods order of an invitee, each
   level earns round_half_up(paid × rate), ``pending``; the rate is the programme's, or the override of
   the beneficiary's member level (:func:`rate_for`: the inviter's level decides). The platform pays it
-  out of its commission, so the total is capped at the platform's share of the order (``payments.settlement.compute_split``:
-  fee less platform-funded discounts); level 1 is served first.
+  out of its commission, so the total is capped at the platform's share of the order
+  (``payments.settlement.compute_split``: fee less platform-funded discounts); level 1 is served first.
 * Booked: once the order is split (``platform_fee`` holds the platform's share), the commission is
   posted in the order's ledger, ``platform_fee`` → ``commission:<user id>`` (kind ``commission``).
   The beat task books, and a refund books first (``reverse_for_refund`` may just have split it).

@@ -149,9 +149,7 @@ def reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdrawal:
         _lock_wallet(withdrawal.user_id)
         found = _locked(withdrawal.pk)
         if not _decidable(found):
-            raise WithdrawalError(
-                _("Only a requested withdrawal, or one Alipay surely did not pay, can be rejected.")
-            )
+            raise WithdrawalError(_("Only a requested withdrawal, or one Alipay surely did not pay, can be rejected."))
         wallet.credit(
             user=found.user, amount_fen=found.amount_fen, kind=WalletEntry.Kind.WITHDRAWAL,
             reference=f"{found.out_biz_no}-back", note="withdrawal rejected", actor=actor,

@@ -26,7 +26,10 @@ class ReferralProgramAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
             _("Withdrawal"),
             {
                 "fields": (
-                    "min_withdrawal_fen", "withdrawal_fee_percent", "withdrawal_fee_fixed_fen", "withdrawal_fee_min_fen",
+                    "min_withdrawal_fen",
+                    "withdrawal_fee_percent",
+                    "withdrawal_fee_fixed_fen",
+                    "withdrawal_fee_min_fen",
                 )
             },
         ),
