@@ -13,19 +13,22 @@ def mature_commissions() -> int:
     return referrals.mature_due()
 
 
-@shared_task(bind=True, max_retries=6, default_retry_delay=60)
-def pay_withdrawal(self, withdrawal_id: int) -> str:
-    """Send an approved withdrawal's Alipay transfer. An unknown outcome is retried with backoff, the
-    same out_biz_no every time (Alipay pays it at most once); a refusal stays failed for operators."""
+PAYOUT_TRIES = 6
+
+
+@shared_task
+def pay_withdrawal(withdrawal_id: int, attempt: int = 0) -> str:
+    """Send an approved withdrawal's Alipay transfer. An unknown outcome (no answer, busy) is tried
+    again with backoff (2, 4, 8… minutes), the same out_biz_no every time, so Alipay pays it at most
+    once; a refusal stays ``failed`` for operators to retry, reject or pay offline."""
     from marketing import withdrawals
     from marketing.models import Withdrawal
 
     status = withdrawals.pay(withdrawal_id=withdrawal_id)
-    if status == Withdrawal.Status.FAILED:
-        found = Withdrawal.objects.get(pk=withdrawal_id)
-        if found.outcome_unknown and self.request.retries < self.max_retries:
-            Withdrawal.objects.filter(pk=withdrawal_id, status=Withdrawal.Status.FAILED).update(
-                status=Withdrawal.Status.APPROVED
-            )
-            raise self.retry(countdown=60 * 2**self.request.retries)
+    if status == Withdrawal.Status.FAILED and attempt + 1 < PAYOUT_TRIES:
+        again = Withdrawal.objects.filter(
+            pk=withdrawal_id, status=Withdrawal.Status.FAILED, outcome_unknown=True
+        ).update(status=Withdrawal.Status.APPROVED)
+        if again:
+            pay_withdrawal.apply_async((withdrawal_id, attempt + 1), countdown=120 * 2**attempt)
     return status
