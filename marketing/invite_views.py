@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
@@ -85,12 +86,18 @@ def invite_page(request, *, form=None, error: str = "", status: int = 200):
 
 
 class WithdrawForm(forms.Form):
-    amount = forms.DecimalField(label=_("Amount (yuan)"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
+    amount = forms.DecimalField(
+        label=gettext_lazy("Amount (yuan)"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2
+    )
     alipay_account = forms.CharField(
-        label=_("Alipay account"), max_length=100, help_text=_("The phone number or e-mail you log in to Alipay with.")
+        label=gettext_lazy("Alipay account"),
+        max_length=100,
+        help_text=gettext_lazy("The phone number or e-mail you log in to Alipay with."),
     )
     real_name = forms.CharField(
-        label=_("Real name"), max_length=50, help_text=_("As registered with Alipay; Alipay checks it.")
+        label=gettext_lazy("Real name"),
+        max_length=50,
+        help_text=gettext_lazy("As registered with Alipay; Alipay checks it."),
     )
     key = forms.CharField(widget=forms.HiddenInput, max_length=40)
 

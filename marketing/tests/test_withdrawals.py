@@ -384,7 +384,7 @@ def test_the_page_withdraws_shows_fee_preview_history_and_statuses(stocked_sku, 
         page = browser.get(reverse("accounts:invite"))
     text = text_of(page.content.decode())
     assert "Can be withdrawn ¥3.00" in text and "Withdrawing all ¥3.00: fee ¥0.10, you receive ¥2.90" in text
-    assert "No withdrawals yet" in text
+    assert "No withdrawals yet" in text and "Alipay account" in text and "支付宝" not in text
     key = withdrawals.new_key()
     done = withdraw_post(browser, "1.00", key=key)
     assert done.status_code == 302
@@ -416,7 +416,7 @@ def test_the_page_withdraws_shows_fee_preview_history_and_statuses(stocked_sku, 
 
 
 def test_nothing_to_withdraw_and_below_the_minimum_states(stocked_sku, chain, program):
-    _grand, inviter, buyer = chain
+    _grand, inviter, _buyer = chain
     text = text_of(client_of(inviter).get(reverse("accounts:invite")).content.decode())
     assert "No commission to withdraw yet" in text and 'name="amount"' not in text
     program.min_withdrawal_fen = 1_000
