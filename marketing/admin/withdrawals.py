@@ -24,17 +24,14 @@ class LevelCommissionRateAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
 
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
-    list_display = (
-        "out_biz_no", "user", "amount", "fee", "payee_amount", "alipay_account", "real_name", "status", "method",
-        "attempts", "created_at",
-    )  # fmt: skip
+    list_display = ("number", "user", "amount", "fee", "alipay_account", "status", "method", "created_at")
     list_filter = ("status", "method", "outcome_unknown", "created_at")
     list_select_related = ("user",)
     search_fields = ("user__email", "alipay_account", "real_name", "gateway_order_id", "offline_reference")
     date_hierarchy = "created_at"
     actions = ["approve", "reject", "mark_paid_offline"]
     readonly_fields = [
-        "user", "amount", "fee", "payee_amount", "alipay_account", "real_name", "status", "method", "reason",
+        "number", "user", "amount", "fee", "payee_amount", "alipay_account", "real_name", "status", "method", "reason",
         "offline_reference", "gateway_order_id", "last_error", "outcome_unknown", "attempts", "decided_by",
         "created_at", "decided_at", "paid_at",
     ]  # fmt: skip
@@ -49,6 +46,10 @@ class WithdrawalAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     def get_actions(self, request):
         actions = super().get_actions(request)
         return actions if OperatorOnlyAdmin.has_view_permission(self, request) else {}
+
+    @admin.display(description=_("withdrawal number"), ordering="pk")
+    def number(self, obj):
+        return obj.out_biz_no
 
     @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):

@@ -21,6 +21,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from kameng.money import fen_to_yuan_str
+
 
 class LevelCommissionRate(models.Model):
     level = models.OneToOneField(
@@ -103,7 +105,7 @@ class Withdrawal(models.Model):
         indexes = [models.Index(fields=["user", "-created_at"], name="withdrawal_by_user")]
 
     def __str__(self) -> str:
-        return self.out_biz_no
+        return f"{self.out_biz_no} ¥{fen_to_yuan_str(self.amount_fen)}"
 
     @property
     def out_biz_no(self) -> str:
