@@ -1,6 +1,7 @@
 """Celery tasks of marketing: thin wrappers around its services (see kameng/tasks.py)."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from kameng.tasks import exclusive
 from marketing import referrals
@@ -28,7 +29,16 @@ def pay_withdrawal(withdrawal_id: int, attempt: int = 0) -> str:
     if status == Withdrawal.Status.FAILED and attempt + 1 < PAYOUT_TRIES:
         again = Withdrawal.objects.filter(
             pk=withdrawal_id, status=Withdrawal.Status.FAILED, outcome_unknown=True
-        ).update(status=Withdrawal.Status.APPROVED)
+        ).update(status=Withdrawal.Status.APPROVED, queued_at=timezone.now())
         if again:
             pay_withdrawal.apply_async((withdrawal_id, attempt + 1), countdown=120 * 2**attempt)
     return status
+
+
+@shared_task
+@exclusive(timeout=300)
+def requeue_stuck_withdrawals() -> int:
+    """Approved withdrawals whose payout task was lost are queued again (marketing/withdrawals.py)."""
+    from marketing import withdrawals
+
+    return withdrawals.requeue_stuck()

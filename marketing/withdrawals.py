@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from django.utils.translation import gettext as _
 from accounts import wallet
 from accounts.models import User, Wallet, WalletEntry
 from kameng.money import round_half_up
+from kameng.tasks import enqueue_on_commit
 from marketing.models import ReferralProgram, Withdrawal
 from payments import ledger
 
@@ -207,12 +209,32 @@ def approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
         found = _locked(withdrawal.pk)
         if found.status not in (Status.REQUESTED, Status.FAILED):
             raise WithdrawalError(_("Only a requested or failed withdrawal can be approved."))
-        found.status = Status.APPROVED
+        found.status, found.queued_at = Status.APPROVED, timezone.now()
         if found.decided_by_id is None:
             found.decided_by, found.decided_at = actor, timezone.now()
-        found.save(update_fields=["status", "decided_by", "decided_at"])
-        transaction.on_commit(lambda: pay_withdrawal.delay(found.pk))
+        found.save(update_fields=["status", "queued_at", "decided_by", "decided_at"])
+        enqueue_on_commit(pay_withdrawal, found.pk)
         return found
+
+
+STUCK_AFTER = timedelta(hours=1)  # longer than the task's longest backoff (32 minutes)
+
+
+def requeue_stuck(*, now=None, limit: int = 200) -> int:
+    """Beat: approved withdrawals whose payout task was lost (broker down, worker killed) are queued
+    again. Harmless if the task was only late: paying is idempotent (status under lock, same out_biz_no)."""
+    from marketing.tasks import pay_withdrawal
+
+    cutoff = (now or timezone.now()) - STUCK_AFTER
+    ids = list(
+        Withdrawal.objects.filter(status=Status.APPROVED, queued_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for withdrawal_id in ids:
+        Withdrawal.objects.filter(pk=withdrawal_id, status=Status.APPROVED).update(queued_at=timezone.now())
+        pay_withdrawal.apply_async((withdrawal_id,))
+    return len(ids)
 
 
 def pay(*, withdrawal_id: int) -> str:

@@ -90,6 +90,8 @@ class Withdrawal(models.Model):
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    # When the payout task was last queued: the sweeper re-queues an approved one left behind.
+    queued_at = models.DateTimeField(_("payout queued"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("commission withdrawal")

@@ -489,3 +489,31 @@ def test_only_operators_see_and_decide_withdrawals_in_admin(stocked_sku, chain, 
     other.refresh_from_db()
     assert (asked.status, other.status, other.reason) == (Status.PAID, Status.REJECTED, "重复申请")
     ledger_ok()
+
+
+def test_an_approved_withdrawal_whose_task_was_lost_is_queued_again_and_paid_once(stocked_sku, chain, operator, alipay):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kameng.celery import app
+
+    inviter = earn(stocked_sku, chain)
+    asked = ask(inviter, 200)
+    app.conf.task_always_eager, eager = False, app.conf.task_always_eager
+    try:
+        app.conf.broker_url, broker = "memory://", app.conf.broker_url  # the queued task goes nowhere
+        try:
+            withdrawals.approve(withdrawal=asked, actor=operator)
+        finally:
+            app.conf.broker_url = broker
+    finally:
+        app.conf.task_always_eager = eager
+    asked.refresh_from_db()
+    assert asked.status == Status.APPROVED and alipay.moved == []
+    assert withdrawals.requeue_stuck() == 0  # not late yet
+    assert withdrawals.requeue_stuck(now=timezone.now() + timedelta(hours=2)) == 1
+    asked.refresh_from_db()
+    assert asked.status == Status.PAID and len(alipay.moved) == 1
+    assert withdrawals.requeue_stuck(now=timezone.now() + timedelta(hours=4)) == 0
+    ledger_ok()
