@@ -339,17 +339,21 @@ def first_order_paid(sender, order: Order, **kwargs) -> None:
     discount; a redemption another unpaid order of the person holds meanwhile is revoked (that
     order loses the discount: when it is paid, it is refused as below). When the discount cannot
     be given — another order paid with it — the order is not delivered and refunded in full."""
-    redemption = FirstOrderRedemption.objects.select_for_update().filter(order=order).first()
+    redemption = FirstOrderRedemption.objects.filter(order=order).first()
     if redemption is None or redemption.status == FirstOrderRedemption.Status.USED:
         return
     if redemption.status != FirstOrderRedemption.Status.HELD:
         user_id, emails, phone_numbers = identity(buyer=order.buyer, email=order.email, phone=order.phone)
         who = _who(user_id, emails, phone_numbers, user_field="user_id", email_field="email", phone_field="phone")
-        others = FirstOrderRedemption.objects.select_for_update().filter(who).exclude(order=order).order_by("pk")
+        # The person's redemptions, ours included, locked in ascending id (two late payments at once
+        # cannot lock them in opposite orders).
+        mine = list(FirstOrderRedemption.objects.select_for_update().filter(Q(order=order) | who).order_by("pk"))
+        others = [r for r in mine if r.order_id != order.pk]
         if any(other.status == FirstOrderRedemption.Status.USED for other in others):
             _refuse(order, reason=_("The first-order discount was already used by another order."))
             return
-        others.filter(status=FirstOrderRedemption.Status.HELD).update(status=FirstOrderRedemption.Status.REVOKED)
+        held = [r.pk for r in others if r.status == FirstOrderRedemption.Status.HELD]
+        FirstOrderRedemption.objects.filter(pk__in=held).update(status=FirstOrderRedemption.Status.REVOKED)
     try:
         with transaction.atomic():
             FirstOrderRedemption.objects.filter(pk=redemption.pk).update(status=FirstOrderRedemption.Status.USED)
