@@ -517,3 +517,44 @@ def test_an_approved_withdrawal_whose_task_was_lost_is_queued_again_and_paid_onc
     assert asked.status == Status.PAID and len(alipay.moved) == 1
     assert withdrawals.requeue_stuck(now=timezone.now() + timedelta(hours=4)) == 0
     ledger_ok()
+
+
+def _at_once(count: int, work) -> list:
+    """Run ``work(i)`` in ``count`` threads released together; each closes its own connection."""
+    from django.db import connections
+
+    start, results = threading.Barrier(count), [None] * count
+
+    def run(index):
+        try:
+            start.wait()
+            results[index] = work(index)
+        except Exception as exc:  # the test looks at what each thread got
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_clicks_with_one_key_make_one_request(stocked_sku, chain):
+    inviter = earn(stocked_sku, chain)
+    key = withdrawals.new_key()
+    results = _at_once(6, lambda _i: ask(inviter, 200, key=key).pk)
+    assert len(set(results)) == 1 and all(isinstance(r, int) for r in results)
+    assert Withdrawal.objects.count() == 1 and wallet.balance_fen(inviter) == 100 and held() == 200
+    ledger_ok()
+
+
+def test_concurrent_requests_cannot_withdraw_the_same_commission_twice(stocked_sku, chain):
+    inviter = earn(stocked_sku, chain)  # ¥3.00
+    results = _at_once(6, lambda _i: ask(inviter, 200))
+    made = [r for r in results if isinstance(r, Withdrawal)]
+    assert len(made) == 1 and all(isinstance(r, withdrawals.WithdrawalError) for r in results if r not in made)
+    assert wallet.balance_fen(inviter) == 100 and held() == 200
+    ledger_ok()
