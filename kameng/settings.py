@@ -216,6 +216,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 590},
     },
+    # Commission withdrawals approved whose payout task was lost (broker down, worker killed).
+    "marketing.requeue_stuck_withdrawals": {
+        "task": "marketing.tasks.requeue_stuck_withdrawals",
+        "schedule": 900.0,
+        "options": {"expires": 890},
+    },
     "orders.refresh_leaderboard": {
         "task": "orders.tasks.refresh_leaderboard",
         "schedule": 300.0,

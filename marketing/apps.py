@@ -17,4 +17,8 @@ class MarketingConfig(AppConfig):
 
         campaigns.connect()  # a campaign's items keep their flash specials, the cache and share image in step
         receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
+        from marketing import withdrawals
+        from payments.selectors import register_check
+
+        register_check("withdrawal_mismatch", withdrawals.violations)  # check_ledger covers withdrawals
         usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)

@@ -16,7 +16,10 @@
 Redemption: ``order_placed`` inserts a ``FirstOrderRedemption`` holding the user, e-mail and
 phone; the partial unique indexes make a second one for the same person wait for the first
 transaction and fail, and the order is refused with ``OfferUnavailable`` (two tabs at once get it
-once). ``order_paid`` marks it used; ``order_released`` and a full refund release it.
+once). ``order_paid`` marks it used; ``order_released`` and a full refund release it. A late payment
+(after release) takes it again unless another order of the person was paid with it, in which case
+that late order is refunded in full; an unpaid order holding it meanwhile loses it (``revoked``) and
+is refunded in full if it is paid anyway. At most one first-order discount is ever paid per person.
 """
 
 from __future__ import annotations
@@ -329,13 +332,49 @@ def is_first_order_after_own_redemption(order: Order, user_id, emails, phone_num
 
 @receiver(signals.order_paid, dispatch_uid="marketing.first_order.paid")
 def first_order_paid(sender, order: Order, **kwargs) -> None:
-    held = FirstOrderRedemption.objects.filter(order=order).exclude(status=FirstOrderRedemption.Status.USED)
+    """The order's first-order redemption becomes ``used`` — at most one per person, ever.
+
+    Held (paid in time): used. Released or revoked (paid after it expired — the buyer paid the price
+    they were shown): it is taken again unless another order of the person already *paid* with the
+    discount; a redemption another unpaid order of the person holds meanwhile is revoked (that
+    order loses the discount: when it is paid, it is refused as below). When the discount cannot
+    be given — another order paid with it — the order is not delivered and refunded in full."""
+    redemption = FirstOrderRedemption.objects.filter(order=order).first()
+    if redemption is None or redemption.status == FirstOrderRedemption.Status.USED:
+        return
+    if redemption.status != FirstOrderRedemption.Status.HELD:
+        user_id, emails, phone_numbers = identity(buyer=order.buyer, email=order.email, phone=order.phone)
+        who = _who(user_id, emails, phone_numbers, user_field="user_id", email_field="email", phone_field="phone")
+        # The person's redemptions, ours included, locked in ascending id (two late payments at once
+        # cannot lock them in opposite orders).
+        mine = list(FirstOrderRedemption.objects.select_for_update().filter(Q(order=order) | who).order_by("pk"))
+        others = [r for r in mine if r.order_id != order.pk]
+        if any(other.status == FirstOrderRedemption.Status.USED for other in others):
+            _refuse(order, reason=_("The first-order discount was already used by another order."))
+            return
+        held = [r.pk for r in others if r.status == FirstOrderRedemption.Status.HELD]
+        FirstOrderRedemption.objects.filter(pk__in=held).update(status=FirstOrderRedemption.Status.REVOKED)
     try:
         with transaction.atomic():
-            held.update(status=FirstOrderRedemption.Status.USED)
+            FirstOrderRedemption.objects.filter(pk=redemption.pk).update(status=FirstOrderRedemption.Status.USED)
     except IntegrityError:
-        # Paid late, after it was released and the person redeemed another: that one counts.
-        pass
+        # Another order of the person was paid with it meanwhile (a concurrent payment): that one counts.
+        _refuse(order, reason=_("The first-order discount was already used by another order."))
+
+
+def _refuse(order: Order, *, reason: str) -> None:
+    """A paid order whose first-order discount went to another paid order: refund it in full instead
+    of delivering (delivery skips an order that is no longer ``paid``), like a late payment that finds
+    no stock. Under the order lock, inside the payment's transaction; the refund starts on commit."""
+    from orders import payment_port
+    from orders.services import transition
+
+    transition(
+        order, source=[Order.Status.PAID], target=Order.Status.REFUNDING, kind="delivery_failed",
+        note=f"first-order discount already used: {reason}"[:200], data={"first_order": "already_used"},
+        refunding_reason=Order.RefundingReason.OUT_OF_STOCK,
+    )  # fmt: skip
+    payment_port.get().refund_in_full_on_commit(order_id=order.pk, reason=payment_port.RefundReason.OUT_OF_STOCK)
 
 
 @receiver(signals.order_released, dispatch_uid="marketing.first_order.released")

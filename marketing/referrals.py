@@ -4,9 +4,10 @@
   window (``marketing.middleware``); allauth's ``user_signed_up`` turns it into a :class:`Referral`
   (the inviter's own inviter is the level-2 inviter).
 * Earned (``orders.signals.order_paid``, under the order lock): for a goods order of an invitee, each
-  level earns round_half_up(paid × rate), ``pending``. The platform pays it out of its commission,
-  so the total is capped at the platform's share of the order (``payments.settlement.compute_split``:
-  fee less platform-funded discounts); level 1 is served first.
+  level earns round_half_up(paid × rate), ``pending``; the rate is the programme's, or the override of
+  the beneficiary's member level (:func:`rate_for`: the inviter's level decides). The platform pays it
+  out of its commission, so the total is capped at the platform's share of the order
+  (``payments.settlement.compute_split``: fee less platform-funded discounts); level 1 is served first.
 * Booked: once the order is split (``platform_fee`` holds the platform's share), the commission is
   posted in the order's ledger, ``platform_fee`` → ``commission:<user id>`` (kind ``commission``).
   The beat task books, and a refund books first (``reverse_for_refund`` may just have split it).
@@ -30,13 +31,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from accounts import wallet
-from accounts.models import User, Wallet, WalletEntry
+from accounts.models import LoyaltyAccount, User, Wallet, WalletEntry
 from kameng.money import round_half_up
-from marketing.models import Commission, InviteCode, Referral, ReferralProgram
+from marketing.models import Commission, InviteCode, LevelCommissionRate, Referral, ReferralProgram
 from orders import locks as orders_locks
 from orders.models import Order, OrderItem
 from payments import ledger
@@ -100,6 +101,21 @@ def platform_share_fen(order: Order) -> int:
     return max(0, sum(split.platform_net_fen for split in compute_split(lines)))
 
 
+def rate_for(program: ReferralProgram, *, beneficiary_id: int, level: int) -> Decimal:
+    """The rate ``beneficiary_id`` earns at referral ``level`` (1 or 2): their member level's override
+    (``LevelCommissionRate``, operators set it in admin) or else the programme's."""
+    override = (
+        LevelCommissionRate.objects.filter(
+            level_id=Subquery(LoyaltyAccount.objects.filter(user_id=beneficiary_id).values("level_id")[:1])
+        )
+        .values_list("level1_rate", "level2_rate")
+        .first()
+    )
+    if override is not None:
+        return override[0] if level == 1 else override[1]
+    return program.level1_rate if level == 1 else program.level2_rate
+
+
 def earn(order: Order) -> list[Commission]:
     """Commission on a paid goods order of an invitee (caller holds the order lock). Once per order."""
     if order.kind != Order.Kind.GOODS or order.buyer_id is None or order.total_fen <= 0:
@@ -113,11 +129,11 @@ def earn(order: Order) -> list[Commission]:
     room = platform_share_fen(order)
     available_at = timezone.now() + timedelta(days=program.hold_days)
     made = []
-    for level, beneficiary, rate in (
-        (1, referral.inviter_id, program.level1_rate),
-        (2, referral.level2_inviter_id, program.level2_rate),
-    ):
-        if beneficiary is None or rate <= 0:
+    for level, beneficiary in ((1, referral.inviter_id), (2, referral.level2_inviter_id)):
+        if beneficiary is None:
+            continue
+        rate = rate_for(program, beneficiary_id=beneficiary, level=level)
+        if rate <= 0:
             continue
         amount = min(round_half_up(Decimal(order.total_fen) * rate), room)
         if amount <= 0:

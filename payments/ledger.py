@@ -17,6 +17,12 @@ Accounts and signs (amounts in fen, signed):
   ``platform_fee`` → ``commission:<id>`` when booked (kind ``commission``), → ``wallets`` when it
   becomes available (``commission_payout``); a refund gives back to ``platform_fee`` from either
   (``commission_clawback``).
+* Commission withdrawals (marketing/withdrawals.py), posted without an order (``order_id`` NULL):
+  ``wallets`` → ``withdrawals_held`` when asked for (kind ``withdrawal``), back when rejected
+  (``withdrawal_rejected``), and when paid ``withdrawals_held`` → ``withdrawn`` (money out: the
+  payee's share) + ``withdrawal_fees`` (the platform's fee) (``withdrawal_paid``). The order-less
+  ``wallets`` balance is therefore negative: what left the wallets; check_ledger ties it to the
+  withdrawals and the wallets' entries.
 
 The invariant, per order: Σ buyer_paid − Σ refund = Σ of every other account. Each posting
 (:func:`post`) keeps it by construction: its lines sum to zero on the "in − out = held" scale.
@@ -40,8 +46,11 @@ REFUND = "refund"
 UNALLOCATED = "unallocated"
 PLATFORM_FEE = "platform_fee"
 WALLETS = "wallets"
+WITHDRAWALS_HELD = "withdrawals_held"
+WITHDRAWN = "withdrawn"
+WITHDRAWAL_FEES = "withdrawal_fees"
 MONEY_IN = {BUYER_PAID}
-MONEY_OUT = {REFUND}
+MONEY_OUT = {REFUND, WITHDRAWN}
 # Postings that move the platform's commission to referrers and back (not part of the split).
 COMMISSION_KINDS = {"commission", "commission_clawback"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, Sum
@@ -90,6 +90,15 @@ class Violation:
         return f"{self.name}: {self.detail}"
 
 
+# Checks of apps above payments (they register from their AppConfig.ready): each yields
+# (what, detail) pairs, reported as ``name`` violations. marketing: commission withdrawals.
+EXTRA_CHECKS: dict[str, Callable[[], Iterable[tuple[str, str]]]] = {}
+
+
+def register_check(name: str, check: Callable[[], Iterable[tuple[str, str]]]) -> None:
+    EXTRA_CHECKS[name] = check
+
+
 def violations() -> Iterator[Violation]:
     """Every broken invariant of the ledger and settlements, cheapest checks first."""
     postings: dict[tuple[str, str], int] = defaultdict(int)
@@ -110,6 +119,9 @@ def violations() -> Iterator[Violation]:
         if total:
             yield Violation("order_money_mismatch", f"order {order_id}: in − out − held = {total} fen")
     for (order_id, account), total in sorted(balances.items(), key=lambda item: (item[0][0] or 0, item[0][1])):
+        # Order-less "wallets": what withdrawals took out of the wallets (checked by marketing's check).
+        if order_id is None and account == ledger.WALLETS:
+            continue
         if account not in ledger.MONEY_IN | ledger.MONEY_OUT and total < 0:
             yield Violation("negative_balance", f"order {order_id}: {account} is {total} fen")
         if account == ledger.REFUND and total > balances.get((order_id, ledger.BUYER_PAID), 0):
@@ -158,3 +170,6 @@ def violations() -> Iterator[Violation]:
     # Points are a ledger of their own (accounts/points.py): each buyer's entries chain.
     for account_id, problem in points.ledger_violations():
         yield Violation("points_ledger_broken", f"points account {account_id}: {problem}")
+    for name, check in sorted(EXTRA_CHECKS.items()):
+        for what, detail in check():
+            yield Violation(name, f"{what}: {detail}")

@@ -14,9 +14,25 @@ from marketing.models import Commission, Referral, ReferralProgram
 class ReferralProgramAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("enabled",)}),
-        (_("Rates"), {"fields": ("level1_rate", "level2_rate")}),
+        (
+            _("Rates"),
+            {
+                "fields": ("level1_rate", "level2_rate"),
+                "description": _("Member levels may have rates of their own: commission rates of member levels."),
+            },
+        ),
         (_("Timing"), {"fields": ("cookie_days", "hold_days")}),
-        (_("Withdrawal"), {"fields": ("min_withdrawal_fen",)}),
+        (
+            _("Withdrawal"),
+            {
+                "fields": (
+                    "min_withdrawal_fen",
+                    "withdrawal_fee_percent",
+                    "withdrawal_fee_fixed_fen",
+                    "withdrawal_fee_min_fen",
+                )
+            },
+        ),
     )
 
     def changelist_view(self, request, extra_context=None):

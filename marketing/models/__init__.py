@@ -6,9 +6,10 @@ from marketing.models.coupons import Coupon, CouponRedemption
 from marketing.models.offers import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
 from marketing.models.referrals import Commission, InviteCode, Referral, ReferralProgram
 from marketing.models.specials import FlashSpecial, SpecialRedemption
+from marketing.models.withdrawals import LevelCommissionRate, Withdrawal
 
 __all__ = [
     "Campaign", "CampaignItem", "Commission", "Coupon", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption",
-    "FlashSpecial", "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
-    "SpendTierPromotion",
+    "FlashSpecial", "InviteCode", "LevelCommissionRate", "QuantityTier", "Referral", "ReferralProgram",
+    "SpecialRedemption", "SpendTier", "SpendTierPromotion", "Withdrawal",
 ]  # fmt: skip

@@ -145,6 +145,8 @@ class FirstOrderRedemption(models.Model):
         HELD = "held", _("held (awaiting payment)")
         USED = "used", _("used")
         RELEASED = "released", _("released")
+        # Its order was not paid in time, and another order of the person was paid with the discount.
+        REVOKED = "revoked", _("revoked: used by another order")
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="first_order_redemption")
     offer = models.ForeignKey(FirstOrderOffer, on_delete=models.PROTECT, related_name="redemptions")

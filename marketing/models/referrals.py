@@ -38,6 +38,16 @@ class ReferralProgram(models.Model):
         help_text=_("Days after payment before commission becomes available in the wallet (after-sales window)."),
     )  # fmt: skip
     min_withdrawal_fen = models.PositiveIntegerField(_("minimum withdrawal (fen)"), default=1000)
+    withdrawal_fee_percent = models.DecimalField(
+        _("withdrawal fee (%)"), max_digits=5, decimal_places=2, default=Decimal("0"),
+        help_text=_("Percent of the amount withdrawn kept as a fee, e.g. 1.5; rounded half up to the fen."),
+    )  # fmt: skip
+    withdrawal_fee_fixed_fen = models.PositiveIntegerField(
+        _("fixed withdrawal fee (fen)"), default=0, help_text=_("Added to the percentage fee.")
+    )
+    withdrawal_fee_min_fen = models.PositiveIntegerField(
+        _("minimum withdrawal fee (fen)"), default=0, help_text=_("The fee is never lower than this.")
+    )
     updated_at = models.DateTimeField(_("changed"), auto_now=True)
 
     class Meta:
@@ -48,6 +58,10 @@ class ReferralProgram(models.Model):
             models.CheckConstraint(
                 condition=Q(level1_rate__gte=0, level1_rate__lt=1, level2_rate__gte=0, level2_rate__lt=1),
                 name="referral_rates_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawal_fee_percent__gte=0, withdrawal_fee_percent__lt=100),
+                name="referral_withdrawal_fee_in_range",
             ),
         ]
 

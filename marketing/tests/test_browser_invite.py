@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_friend_signs_up_through_the_link_and_the_inviter_sees_them_and_the_commission(
-    page, live_server, demo_shop, stocked_sku, user, password
+    page, live_server, demo_shop, stocked_sku, user, password, settings
 ):
+    settings.SITE_URL = live_server.url  # the invite link is built from SITE_URL, never the request's host
     config = ReferralProgram.load()
     config.enabled, config.level1_rate, config.hold_days = True, Decimal("0.05"), 7
     config.save()

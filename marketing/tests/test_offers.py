@@ -297,21 +297,75 @@ def test_short_yuan():
     assert [offers.short_yuan(f) for f in (10_000, 9_950, 1_005, 100)] == ["100", "99.5", "10.05", "1"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_expired_order_paid_late_keeps_its_price_but_the_newer_redemption_counts(stock):
+def _expire(order) -> None:
     from orders.models import Order as OrderModel
 
+    OrderModel.objects.filter(pk=order.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
+    services.expire_overdue_orders()
+    assert FirstOrderRedemption.objects.get(order=order).status == "released"
+
+
+def _discounts_paid(email: str) -> int:
+    """First-order discounts the person kept: on orders paid and not refunded (nor being refunded)."""
+    kept = Order.objects.filter(email=email, paid_at__isnull=False).exclude(
+        status__in=[Order.Status.REFUNDING, Order.Status.REFUNDED]
+    )
+    return FirstOrderRedemption.objects.filter(order__in=kept).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_order_paid_late_keeps_its_price_and_the_unpaid_newer_order_loses_the_discount(stock):
+    """Late payment first: the late order keeps the price its buyer paid and takes the redemption;
+    the newer unpaid order's hold is revoked, and paying it anyway gets it refunded in full, so the
+    person is given the first-order discount once."""
     b = stock[1]
     first_order(kind="fixed", amount_fen=500)
     expired = place(b, email="late@example.com").order
-    OrderModel.objects.filter(pk=expired.pk).update(reserved_until=timezone.now() - timedelta(seconds=1))
-    services.expire_overdue_orders()
-    assert FirstOrderRedemption.objects.get(order=expired).status == "released"
+    _expire(expired)
     newer = place(b, email="late@example.com").order
     assert newer.total_fen == 4_500  # released: the person may use it again
-    pay(expired)  # the gateway's money arrives late: the order is paid, its redemption cannot be used too
+    pay(expired)  # the gateway's money arrives late: the order is paid at the price shown
+    expired.refresh_from_db()
+    assert expired.status == Order.Status.DELIVERED and expired.total_fen == 4_500
+    assert FirstOrderRedemption.objects.get(order=expired).status == "used"
+    assert FirstOrderRedemption.objects.get(order=newer).status == "revoked"
+    assert offers.is_first_order(email="late@example.com") is False
+    pay(newer)
+    newer.refresh_from_db()
+    assert newer.status in (Order.Status.REFUNDING, Order.Status.REFUNDED)
+    assert newer.events.filter(kind="delivery_failed", note__contains="first-order discount").exists()
+    assert _discounts_paid("late@example.com") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_payment_after_the_newer_order_was_paid_with_the_discount_is_refunded(stock):
+    b = stock[1]
+    first_order(kind="fixed", amount_fen=500)
+    expired = place(b, email="late2@example.com").order
+    _expire(expired)
+    newer = place(b, email="late2@example.com").order
+    pay(newer)
+    assert FirstOrderRedemption.objects.get(order=newer).status == "used"
+    pay(expired)  # paid late: the discount is gone to the newer order, so the money goes back
+    expired.refresh_from_db()
+    assert expired.status in (Order.Status.REFUNDING, Order.Status.REFUNDED)
     assert FirstOrderRedemption.objects.get(order=expired).status == "released"
-    assert FirstOrderRedemption.objects.get(order=newer).status == "held"
+    assert _discounts_paid("late2@example.com") == 1
+    newer.refresh_from_db()
+    assert newer.status == Order.Status.DELIVERED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_payment_with_no_other_redemption_takes_it_again(stock):
+    b = stock[1]
+    first_order(kind="fixed", amount_fen=500)
+    expired = place(b, email="late3@example.com").order
+    _expire(expired)
+    pay(expired)
+    expired.refresh_from_db()
+    assert expired.status == Order.Status.DELIVERED
+    assert FirstOrderRedemption.objects.get(order=expired).status == "used"
+    assert offers.is_first_order(email="late3@example.com") is False
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -288,7 +288,7 @@ def test_the_invite_page_shows_link_code_masked_invitees_and_totals(stocked_sku,
     browser.cookies["django_language"] = "en"
     browser.force_login(grand)
     code = referrals.code_for(grand).code
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         page = browser.get(reverse("accounts:invite"))
     text = text_of(page.content.decode())
     assert code in text and f"?invite={code}" in page.content.decode()
@@ -297,7 +297,7 @@ def test_the_invite_page_shows_link_code_masked_invitees_and_totals(stocked_sku,
     for i in range(5):
         Referral.objects.create(invitee=User.objects.create_user(email=f"f{i}@example.com"), inviter=grand)
     buy(stocked_sku, buyer)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         page = browser.get(reverse("accounts:invite"))
     text = text_of(page.content.decode())
     assert "6 friends invited" in text and "¥0.20" in text

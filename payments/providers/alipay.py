@@ -36,6 +36,7 @@ import os
 import re
 import threading
 import urllib.parse
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -74,7 +75,9 @@ TRADE_STATES = {
     "TRADE_CLOSED": TradeState.CLOSED,
 }
 # Sub-codes whose outcome is unknown: the same request may be sent again later.
-RETRYABLE = {"ACQ.SYSTEM_ERROR", "ACQ.REFUND_FEE_ERROR_BUSY", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"}
+RETRYABLE = {
+    "ACQ.SYSTEM_ERROR", "ACQ.REFUND_FEE_ERROR_BUSY", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error", "SYSTEM_ERROR",
+}  # fmt: skip
 PHONE_AGENTS = re.compile(r"Mobile|Android|iPhone|iPod|iPad|HarmonyOS|OpenHarmony|Windows Phone", re.IGNORECASE)
 SETTINGS = ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_PATH", "ALIPAY_PUBLIC_KEY_PATH")
 
@@ -475,6 +478,55 @@ class AlipayProvider(Provider):
         if data.get("code") != "10000":
             raise ProviderError(f"alipay settle refused: {_why(data)}")
         return {"out_request_no": out_request_no, "settle_no": data.get("settle_no", "")}
+
+
+@dataclass
+class TransferResult:
+    """The answer to ``alipay.fund.trans.uni.transfer``: ``succeeded`` (money moved, now or by an
+    earlier identical request), or ``failure`` with ``unknown`` telling whether Alipay may still have
+    moved it (no answer, busy, PROCESSING): then only the same ``out_biz_no`` may be sent again."""
+
+    succeeded: bool
+    order_id: str = ""
+    failure: str = ""
+    unknown: bool = False
+
+
+def transfer(*, out_biz_no: str, amount_fen: int, login_id: str, real_name: str, title: str) -> TransferResult:
+    """Pay ``amount_fen`` to the Alipay account ``login_id`` (its holder's ``real_name`` checked by
+    Alipay) — 单笔转账到支付宝账户, ``TRANS_ACCOUNT_NO_PWD`` / ``DIRECT_TRANSFER``. Idempotent at
+    Alipay by ``out_biz_no``: an identical request answers with the first one's result."""
+    from alipay.aop.api.request.AlipayFundTransUniTransferRequest import AlipayFundTransUniTransferRequest
+
+    sdk_request = AlipayFundTransUniTransferRequest()
+    sdk_request.biz_content = {
+        "out_biz_no": out_biz_no,
+        "trans_amount": fen_to_yuan_str(amount_fen),
+        "product_code": "TRANS_ACCOUNT_NO_PWD",
+        "biz_scene": "DIRECT_TRANSFER",
+        "order_title": title[:128],
+        "payee_info": {"identity": login_id, "identity_type": "ALIPAY_LOGON_ID", "name": real_name},
+    }
+    try:
+        data = AlipayProvider()._execute(sdk_request)
+    except GatewayUnavailable as exc:
+        return TransferResult(succeeded=False, failure=str(exc), unknown=True)
+    if data.get("code") == "10000":
+        if data.get("out_biz_no") not in (None, out_biz_no):
+            return TransferResult(succeeded=False, failure="alipay: the answer is about another transfer", unknown=True)
+        status = data.get("status", "SUCCESS")
+        if status == "SUCCESS":
+            return TransferResult(succeeded=True, order_id=data.get("order_id", ""))
+        if status == "FAIL":
+            return TransferResult(succeeded=False, failure=f"alipay transfer failed: {_why(data)}")
+        return TransferResult(succeeded=False, failure=f"alipay transfer {status}", unknown=True)  # DEALING…
+    if data.get("sub_code") in TRANSFER_ALREADY_DONE:
+        return TransferResult(succeeded=True, order_id=data.get("order_id", ""))
+    return TransferResult(succeeded=False, failure=f"alipay refused the transfer: {_why(data)}")
+
+
+# An identical out_biz_no sent again after it succeeded (a retry after a lost answer).
+TRANSFER_ALREADY_DONE = {"ORDER_ALREADY_SUCCESS", "REPEATED_REQUEST_SUCCESS"}
 
 
 def _bind_request(receivers: list[dict], *, out_request_no: str):
