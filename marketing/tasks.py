@@ -21,6 +21,7 @@ def render_campaign_share(campaign_id: int) -> bool:
 
     return campaigns.refresh_share(campaign_id)
 
+
 PAYOUT_TRIES = 6
 
 
