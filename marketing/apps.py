@@ -16,4 +16,4 @@ class MarketingConfig(AppConfig):
         from marketing import offers  # noqa: F401  (quantity_tier, spend_tiers, first_order and their receivers)
 
         receivers.connect()  # referral commission on paid/refunded orders, attribution at sign-up
-        usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)
+        usercenter.register()  # the coupons and invite cards of the user-center home (accounts/usercenter.py)

@@ -5,9 +5,10 @@ from marketing.models.coupons import Coupon, CouponRedemption
 from marketing.models.offers import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
 from marketing.models.referrals import Commission, InviteCode, Referral, ReferralProgram
 from marketing.models.specials import FlashSpecial, SpecialRedemption
+from marketing.models.wallet import CouponGrant, WinBackProgramme
 
 __all__ = [
-    "Commission", "Coupon", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption", "FlashSpecial",
-    "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
-    "SpendTierPromotion",
+    "Commission", "Coupon", "CouponGrant", "CouponRedemption", "FirstOrderOffer", "FirstOrderRedemption",
+    "FlashSpecial", "InviteCode", "QuantityTier", "Referral", "ReferralProgram", "SpecialRedemption", "SpendTier",
+    "SpendTierPromotion", "WinBackProgramme",
 ]  # fmt: skip
