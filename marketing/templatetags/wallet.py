@@ -35,7 +35,8 @@ def _user(context):
 def claimable_coupons(context, skus) -> list:
     coupons = wallet.claimable_for(skus)
     wallet.mark_claimed(coupons, _user(context))
-    return coupons
+    # Those still to claim first, then those held, the ones all claimed last.
+    return sorted(coupons, key=lambda coupon: (coupon.sold_out and not coupon.claimed, coupon.claimed))
 
 
 @register.simple_tag(takes_context=True)
