@@ -5,7 +5,8 @@ coupon and the first-order discount, never both) reads ``quote.context["coupon_c
 
 * finds the coupon (case-insensitive) and checks it: active, within its window, uses left (total
   and, for a signed-in buyer, their own), new customers only (a signed-in buyer with no paid
-  order), the minimum spend — measured on what the goods it covers cost at this point, after the
+  order), for holders only (a signed-in buyer with a usable grant of it in their coupon wallet,
+  marketing/wallet.py), the minimum spend — measured on what the goods it covers cost at this point, after the
   unit-price offers and 满减;
 * covers the lines in its scope (all / category / product / SKU / one merchant's goods); a
   merchant-funded coupon never covers another merchant's goods, whatever its scope;
@@ -25,6 +26,9 @@ Redemption (receivers of ``orders/signals.py``, inside the order's transaction):
   number of concurrent checkouts it never goes above the limit; the per-buyer limit is checked under
   a transaction-level advisory lock on (coupon, buyer or guest e-mail), so one buyer's concurrent
   orders are counted one after the other. When either is gone, ``OfferUnavailable`` stops the order.
+  Then the buyer's oldest usable grant of the coupon (the wallet) is taken for the order with a
+  conditional UPDATE; a holders-only coupon without one stops the order too. Releasing the use
+  gives the grant back.
 * released (expired or cancelled unpaid) and fully refunded: the use is given back.
 * paid: held → used. A late payment of a released order uses it again, taking a use back when one
   is left (the buyer already paid the discounted price; the limit still holds for new orders).
