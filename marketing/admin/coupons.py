@@ -135,6 +135,12 @@ class CouponAdmin(MerchantScopedAdmin):
         }  # fmt: skip
         return TemplateResponse(request, "admin/marketing/coupon/generate.html", context)
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if merchant_ids(request.user) is not None:
+            actions.pop("grant_to_users", None)  # operators only (marketing/admin/wallet.py)
+        return actions
+
     @admin.action(description=_("Grant the selected coupon to users"), permissions=["change"])
     def grant_to_users(self, request, queryset):
         if queryset.count() != 1:

@@ -1,6 +1,6 @@
 """The coupon wallet in the back office: coupons in wallets (read-only; merchants see their own
-merchant-funded coupons' grants), "grant to users" (a coupon to a list of e-mails or mobile numbers,
-unknown ones reported back) and the win-back programmes (operators only), with their redemptions."""
+merchant-funded coupons' grants), "grant to users" (operators only: a coupon to a list of e-mails or
+mobile numbers, unknown ones reported back) and the win-back programmes (operators only), with their redemptions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import merchant_ids
+from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from marketing import wallet
 from marketing.models import CouponGrant, WinBackProgramme
@@ -64,7 +64,9 @@ class WinBackProgrammeAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
 
 def grant_view(coupon_admin, request, object_id):
     """Grant one coupon to a list of users (trial coupons, or an operator's gift)."""
-    if not coupon_admin.has_change_permission(request):
+    # Operators only: a list of addresses answered with "not found" would tell merchant staff who
+    # has an account.
+    if not is_operator(request.user) or not coupon_admin.has_change_permission(request):
         raise PermissionDenied
     coupon = coupon_admin.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
     if coupon is None:
