@@ -8,6 +8,7 @@ template            params                       used by
 ``verification``    ``code``                     allauth's phone sign-in and verification codes
 ``delivery``        ``order``, ``url``           the delivery notice (orders/sms.py)
 ``delivery_codes``  ``order``, ``url``, ``codes``  the same with the card codes, when the SKU allows it
+``coupon``          ``coupon``, ``url``          a coupon granted to the user (marketing's win-back), optional
 ==================  ===========================  ==================================================
 
 Backends:
@@ -45,6 +46,7 @@ TEMPLATES = {
     "verification": ("code",),
     "delivery": ("order", "url"),
     "delivery_codes": ("order", "url", "codes"),
+    "coupon": ("coupon", "url"),
 }
 
 

@@ -131,7 +131,7 @@ class PostgresServer(LocalServer):
         with open(log, "ab") as output:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
                 [*run_as, str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(self.root),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", *speed],
+                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400", *speed],
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         # The port opens slightly before the server accepts logins; wait for "ready" too.

@@ -222,6 +222,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 900.0,
         "options": {"expires": 890},
     },
+    # Win-back (marketing/wallet.py): idle buyers get their programme's coupon, at most once per period.
+    "marketing.win_back": {
+        "task": "marketing.tasks.win_back",
+        "schedule": crontab(hour=10, minute=40),
+        "options": {"expires": 3 * 3600},
+    },
     "orders.refresh_leaderboard": {
         "task": "orders.tasks.refresh_leaderboard",
         "schedule": 300.0,
@@ -538,6 +544,8 @@ ALIYUN_SMS_TEMPLATES = {
     "delivery": cfg.str("ALIYUN_SMS_TEMPLATE_DELIVERY"),
     # Optional: without it no SMS ever carries card codes.
     "delivery_codes": cfg.str("ALIYUN_SMS_TEMPLATE_DELIVERY_CODES"),
+    # Optional: without it coupons granted (win-back) are told by e-mail only.
+    "coupon": cfg.str("ALIYUN_SMS_TEMPLATE_COUPON"),
 }
 if SMS_BACKEND == "aliyun":
     for _name, _value in (

@@ -8,21 +8,24 @@ from django.views.i18n import set_language
 import accounts.urls
 import catalog.favourite_views
 import marketing.invite_views
+import marketing.wallet_views
 import orders.leaderboard_views
 import orders.membership_views
 import payments.wallet_views
 from kameng.health import healthz
 
 # The user center, one namespace: accounts' pages, the wallet (payments), the membership and the
-# spending leaderboard (orders), favourites (catalog), the invite page (marketing). kameng/urls.py is
-# the composition root, the one place that may join apps which must not import each other.
+# spending leaderboard (orders), favourites (catalog), the invite page and the coupon wallet
+# (marketing). kameng/urls.py is the composition root, the one place that may join apps which
+# must not import each other.
 user_center = (
     accounts.urls.urlpatterns
     + payments.wallet_views.urlpatterns
     + orders.membership_views.urlpatterns
     + catalog.favourite_views.urlpatterns
     + orders.leaderboard_views.urlpatterns
-    + marketing.invite_views.urlpatterns,
+    + marketing.invite_views.urlpatterns
+    + marketing.wallet_views.urlpatterns,
     accounts.urls.app_name,
 )
 

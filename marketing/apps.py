@@ -21,4 +21,4 @@ class MarketingConfig(AppConfig):
         from payments.selectors import register_check
 
         register_check("withdrawal_mismatch", withdrawals.violations)  # check_ledger covers withdrawals
-        usercenter.register()  # the invite card of the user-center home (accounts/usercenter.py)
+        usercenter.register()  # the coupons and invite cards of the user-center home (accounts/usercenter.py)

@@ -5,7 +5,8 @@ coupon and the first-order discount, never both) reads ``quote.context["coupon_c
 
 * finds the coupon (case-insensitive) and checks it: active, within its window, uses left (total
   and, for a signed-in buyer, their own), new customers only (a signed-in buyer with no paid
-  order), the minimum spend — measured on what the goods it covers cost at this point, after the
+  order), for holders only (a signed-in buyer with a usable grant of it in their coupon wallet,
+  marketing/wallet.py), the minimum spend — measured on what the goods it covers cost at this point, after the
   unit-price offers and 满减;
 * covers the lines in its scope (all / category / product / SKU / one merchant's goods); a
   merchant-funded coupon never covers another merchant's goods, whatever its scope;
@@ -25,6 +26,9 @@ Redemption (receivers of ``orders/signals.py``, inside the order's transaction):
   number of concurrent checkouts it never goes above the limit; the per-buyer limit is checked under
   a transaction-level advisory lock on (coupon, buyer or guest e-mail), so one buyer's concurrent
   orders are counted one after the other. When either is gone, ``OfferUnavailable`` stops the order.
+  Then the buyer's oldest usable grant of the coupon (the wallet) is taken for the order with a
+  conditional UPDATE; a holders-only coupon without one stops the order too. Releasing the use
+  gives the grant back.
 * released (expired or cancelled unpaid) and fully refunded: the use is given back.
 * paid: held → used. A late payment of a released order uses it again, taking a use back when one
   is left (the buyer already paid the discounted price; the limit still holds for new orders).
@@ -38,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kameng.money import fen_to_yuan_str
-from marketing.models import Coupon, CouponRedemption
+from marketing.models import Coupon, CouponGrant, CouponRedemption
 from orders import pricing, signals
 from orders.models import Order
 
@@ -105,7 +109,32 @@ def check(coupon: Coupon | None, *, buyer, now) -> Coupon:
             raise Refused(_("This coupon is for new customers only."))
     if signed_in and coupon.per_user_limit is not None and _taken_by(coupon, user=buyer) >= coupon.per_user_limit:
         raise Refused(_("You have already used this coupon."))
+    if coupon.holders_only:
+        if not signed_in:
+            raise Refused(_("This coupon is only for those who received it: sign in to use it."))
+        if not _usable_grants(coupon, buyer, now).exists():
+            raise Refused(_("This coupon is only for those who hold it in their coupon wallet."))
     return coupon
+
+
+def _usable_grants(coupon: Coupon, user, now):
+    """The user's grants of ``coupon`` (marketing/wallet.py) not used by an order and not expired."""
+    return CouponGrant.objects.filter(coupon=coupon, user=user, order__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def _take_grant(coupon: Coupon, user, order: Order) -> bool:
+    """The buyer's oldest usable grant of ``coupon`` is used by ``order`` (a conditional UPDATE:
+    two orders never take one grant)."""
+    now = timezone.now()
+    for _attempt in range(3):
+        grant = _usable_grants(coupon, user, now).order_by(F("expires_at").asc(nulls_last=True), "pk").first()
+        if grant is None:
+            return False
+        if CouponGrant.objects.filter(pk=grant.pk, order__isnull=True).update(order=order):
+            return True
+    return False
 
 
 def find(code: str) -> Coupon | None:
@@ -179,6 +208,13 @@ def redeem(*, order: Order, quote: pricing.Quote) -> CouponRedemption | None:
     within = Q(total_limit__isnull=True) | Q(used_count__lt=F("total_limit"))
     if not Coupon.objects.filter(within, pk=coupon.pk, is_active=True).update(used_count=F("used_count") + 1):
         raise pricing.OfferUnavailable(gone)
+    # The wallet's grant is used by this order (after the coupon's row: the lock order); a
+    # holders-only coupon needs one.
+    if user is not None and not _take_grant(coupon, user, order) and coupon.holders_only:
+        raise pricing.OfferUnavailable(
+            _("The coupon %(code)s is no longer in your coupon wallet. Please check the new total.")
+            % {"code": coupon.code}
+        )
     return CouponRedemption.objects.create(
         coupon=coupon, order=order, user=user, email="" if user else order.email,
         amount_fen=sum(a.amount_fen for a in used),
@@ -195,6 +231,7 @@ def give_back(order: Order, *, was: str) -> bool:
     ):
         return False
     Coupon.objects.filter(pk=redemption.coupon_id, used_count__gt=0).update(used_count=F("used_count") - 1)
+    CouponGrant.objects.filter(order=order).update(order=None)  # back in the wallet
     return True
 
 

@@ -29,6 +29,13 @@ def on_signed_up(sender, request, user, **kwargs) -> None:
     referrals.attribute(invitee=user, code=code)
 
 
+def on_signed_up_trial(sender, request, user, **kwargs) -> None:
+    """Trial coupons (体验券): every running coupon marked for new sign-ups into the new wallet."""
+    from marketing import wallet
+
+    wallet.grant_trials(user)
+
+
 def connect() -> None:
     from allauth.account.signals import user_signed_up
 
@@ -37,3 +44,4 @@ def connect() -> None:
     signals.order_paid.connect(on_order_paid, dispatch_uid="marketing.referrals.paid")
     signals.order_refunded.connect(on_order_refunded, dispatch_uid="marketing.referrals.refunded")
     user_signed_up.connect(on_signed_up, dispatch_uid="marketing.referrals.signed_up")
+    user_signed_up.connect(on_signed_up_trial, dispatch_uid="marketing.wallet.trial_coupons")

@@ -50,3 +50,12 @@ def requeue_stuck_withdrawals() -> int:
     from marketing import withdrawals
 
     return withdrawals.requeue_stuck()
+
+
+@shared_task
+@exclusive(timeout=1800)
+def win_back() -> int:
+    """Grant win-back coupons to users idle for their programme's days, at most once per period."""
+    from marketing import wallet
+
+    return wallet.win_back()

@@ -42,21 +42,23 @@ def extra_card():
 
 def test_installed_apps_register_their_cards_in_slot_order():
     assert [card.name for card in usercenter.cards()] == [
-        "wallet", "membership", "points", "orders", "favourites", "leaderboard", "invite",
+        "wallet", "membership", "points", "orders", "favourites", "leaderboard", "coupons", "invite",
     ]  # fmt: skip
     assert [card.order for card in usercenter.cards()] == [
         usercenter.WALLET, usercenter.MEMBERSHIP, usercenter.POINTS, usercenter.ORDERS, usercenter.FAVOURITES,
-        usercenter.LEADERBOARD, usercenter.INVITE,
+        usercenter.LEADERBOARD, usercenter.COUPONS, usercenter.INVITE,
     ]  # fmt: skip
     assert usercenter.WALLET < usercenter.MEMBERSHIP < usercenter.POINTS < usercenter.ORDERS < usercenter.COUPONS
     assert usercenter.ORDERS < usercenter.FAVOURITES < usercenter.LEADERBOARD < usercenter.COUPONS < usercenter.INVITE
 
 
 def test_a_card_takes_its_slot_between_the_others(extra_card):
-    extra_card("coupons", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.COUPONS)
+    # (Not named after a real card: the fixture unregisters its cards afterwards.)
+    extra_card("gifts", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.COUPONS + 5)
     extra_card("badges", app="accounts", template="accounts/overview.html", context=dict, order=usercenter.WALLET + 1)
     assert [card.name for card in usercenter.cards()] == [
-        "wallet", "badges", "membership", "points", "orders", "favourites", "leaderboard", "coupons", "invite",
+        "wallet", "badges", "membership", "points", "orders", "favourites", "leaderboard", "coupons", "gifts",
+        "invite",
     ]  # fmt: skip
 
 
@@ -64,11 +66,11 @@ def test_a_card_of_an_app_that_is_not_installed_is_absent(user, extra_card):
     def boom(request):
         raise AssertionError("a card of an app that is not installed must not be asked for its context")
 
-    extra_card("coupons", app="coupons_not_installed", template="nope.html", context=boom, order=usercenter.COUPONS)
-    assert "coupons" not in [card.name for card in usercenter.cards()]
+    extra_card("gifts", app="gifts_not_installed", template="nope.html", context=boom, order=usercenter.COUPONS)
+    assert "gifts" not in [card.name for card in usercenter.cards()]
     response = signed_in(user).get("/me/")
     assert response.status_code == 200
-    assert 'data-card="coupons"' not in response.content.decode()
+    assert 'data-card="gifts"' not in response.content.decode()
 
 
 def test_anonymous_is_sent_to_sign_in():
@@ -113,7 +115,7 @@ def test_without_payments_installed_the_wallet_card_is_absent(user, settings):
         app for app in settings.INSTALLED_APPS if app not in ("payments", "payments.apps.PaymentsConfig")
     ]
     assert [card.name for card in usercenter.cards()] == [
-        "membership", "points", "orders", "favourites", "leaderboard", "invite",
+        "membership", "points", "orders", "favourites", "leaderboard", "coupons", "invite",
     ]  # fmt: skip
     page = signed_in(user).get("/me/").content.decode()
     assert 'data-card="orders"' in page and 'data-card="wallet"' not in page

@@ -35,11 +35,11 @@ class GenerateForm(forms.Form):
 class CouponAdmin(MerchantScopedAdmin):
     merchant_path = "merchant"
     list_display = ["code", "name", "value", "scope", "funded_by", "uses", "ends_at", "is_active"]
-    list_filter = ["is_active", "kind", "scope", "funded_by", "new_users_only"]
+    list_filter = ["is_active", "kind", "scope", "funded_by", "new_users_only", "claimable", "holders_only"]
     search_fields = ["code", "name"]
-    readonly_fields = ["used_count", "generated_from"]
+    readonly_fields = ["used_count", "claimed_count", "generated_from"]
     raw_id_fields = ["product", "sku"]
-    actions = ["export_codes", "generate_codes"]
+    actions = ["export_codes", "generate_codes", "grant_to_users"]
     fieldsets = [
         (None, {"fields": ["code", "name", "is_active"]}),
         (_("Value"), {"fields": ["kind", "amount_fen", "percent", "max_discount_fen", "min_spend_fen"]}),
@@ -49,6 +49,19 @@ class CouponAdmin(MerchantScopedAdmin):
             {"fields": ["starts_at", "ends_at", "total_limit", "per_user_limit", "used_count", "new_users_only"]},
         ),
         (_("Who pays"), {"fields": ["funded_by", "merchant", "generated_from"]}),
+        (
+            _("Coupon wallet"),
+            {
+                "fields": [
+                    "claimable",
+                    "claim_limit",
+                    "claimed_count",
+                    "holders_only",
+                    "grant_valid_days",
+                    "trial_for_new_users",
+                ]
+            },
+        ),
     ]
 
     @admin.display(description=_("value"))
@@ -65,6 +78,9 @@ class CouponAdmin(MerchantScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         ids = merchant_ids(request.user)
+        if ids is not None and "trial_for_new_users" in form.base_fields:
+            # Every new sign-up gets a trial coupon: the platform's decision, not one merchant's.
+            form.base_fields["trial_for_new_users"].disabled = True
         if ids is not None:
             # Merchant staff fund their own coupons: the platform's money is not theirs to give.
             funded_by = form.base_fields["funded_by"]
@@ -81,6 +97,11 @@ class CouponAdmin(MerchantScopedAdmin):
                 "<path:object_id>/generate/",
                 self.admin_site.admin_view(self.generate_view),
                 name="marketing_coupon_generate",
+            ),
+            path(
+                "<path:object_id>/grant/",
+                self.admin_site.admin_view(self.grant_view),
+                name="marketing_coupon_grant",
             ),
             *super().get_urls(),
         ]
@@ -113,6 +134,24 @@ class CouponAdmin(MerchantScopedAdmin):
             "template": template, "form": form,
         }  # fmt: skip
         return TemplateResponse(request, "admin/marketing/coupon/generate.html", context)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if merchant_ids(request.user) is not None:
+            actions.pop("grant_to_users", None)  # operators only (marketing/admin/wallet.py)
+        return actions
+
+    @admin.action(description=_("Grant the selected coupon to users"), permissions=["change"])
+    def grant_to_users(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose one coupon to grant."), messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:marketing_coupon_grant", args=[queryset.get().pk]))
+
+    def grant_view(self, request, object_id):
+        from marketing.admin.wallet import grant_view
+
+        return grant_view(self, request, object_id)
 
     @admin.action(description=_("Export codes of the selected coupons (.xlsx), with those generated from them"))
     def export_codes(self, request, queryset):

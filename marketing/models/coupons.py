@@ -84,6 +84,27 @@ class Coupon(models.Model):
         verbose_name=_("generated from"),
     )  # fmt: skip
     is_active = models.BooleanField(_("active"), default=True)
+    # The coupon wallet (marketing/wallet.py): claimed on product pages, granted to new sign-ups.
+    claimable = models.BooleanField(
+        _("claimable (领券)"),
+        default=False,
+        help_text=_("Shown on the pages of the goods it covers, to claim into the wallet."),
+    )
+    claim_limit = models.PositiveIntegerField(
+        _("claims in all"), null=True, blank=True, help_text=_("How many users may claim it; empty: unlimited.")
+    )
+    claimed_count = models.PositiveIntegerField(_("claims taken"), default=0, editable=False)
+    holders_only = models.BooleanField(
+        _("for holders only"), default=False,
+        help_text=_("Only users holding it in their wallet (claimed or granted) may use it: trial, win-back coupons."),
+    )  # fmt: skip
+    grant_valid_days = models.PositiveIntegerField(
+        _("valid for days after it is granted"), null=True, blank=True,
+        help_text=_("A coupon in a wallet expires this many days after it was granted; empty: the coupon's own end."),
+    )  # fmt: skip
+    trial_for_new_users = models.BooleanField(
+        _("trial coupon for new sign-ups (体验券)"), default=False, help_text=_("Granted to every new account.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -94,6 +115,10 @@ class Coupon(models.Model):
             models.CheckConstraint(
                 condition=Q(total_limit__isnull=True) | Q(used_count__lte=models.F("total_limit")),
                 name="coupon_used_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(claim_limit__isnull=True) | Q(claimed_count__lte=models.F("claim_limit")),
+                name="coupon_claimed_within_limit",
             ),
             models.CheckConstraint(
                 condition=Q(funded_by="platform", merchant__isnull=True)
