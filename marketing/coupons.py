@@ -199,8 +199,18 @@ def redeem(*, order: Order, quote: pricing.Quote) -> CouponRedemption | None:
     if coupon is None:
         raise pricing.OfferUnavailable(gone)
     user = order.buyer if order.buyer_id else None
-    if coupon.per_user_limit is not None:
+    if coupon.per_user_limit is not None or coupon.new_users_only:
         _lock_buyer(coupon, f"u{user.pk}" if user else f"e{order.email}")
+    if coupon.new_users_only and user is not None:
+        # Checked again under the buyer's lock: a new customer's coupon is once per person, so a
+        # second unpaid order (placed before the first is paid) does not take it again.
+        paid_before = Order.objects.filter(buyer=user, paid_at__isnull=False).exclude(pk=order.pk).exists()
+        if paid_before or _taken_by(coupon, user=user):
+            raise pricing.OfferUnavailable(
+                _("The coupon %(code)s is for a new customer's first order only. Please check the new total.")
+                % {"code": coupon.code}
+            )
+    if coupon.per_user_limit is not None:
         if _taken_by(coupon, user=user, email=order.email) >= coupon.per_user_limit:
             raise pricing.OfferUnavailable(
                 _("You have already used the coupon %(code)s. Please check the new total.") % {"code": coupon.code}

@@ -167,6 +167,23 @@ def test_new_customers_only_means_no_paid_order_yet(two_skus):
     assert refused.context[coupons.REFUSAL] == "This coupon is for new customers only."
 
 
+def test_a_new_customers_coupon_is_taken_once_even_by_two_unpaid_orders(two_skus):
+    """No per-user limit set: the second order placed before the first is paid is refused at
+    placement (under the buyer's lock), and the use comes back when the first order expires."""
+    ours, _theirs = two_skus
+    coupon = make_coupon(new_users_only=True)
+    buyer = User.objects.create_user(email="new2@example.com", password="x-long-pass-1")
+    first = place(ours, 1, buyer=buyer, email=buyer.email, coupon_code="SAVE").order
+    assert first.discount_fen == 100
+    with pytest.raises(services.CheckoutError, match="for a new customer's first order only"):
+        place(ours, 1, buyer=buyer, email=buyer.email, coupon_code="SAVE")
+    coupon.refresh_from_db()
+    assert coupon.used_count == 1
+    assert services.cancel_order(order=first)
+    again = place(ours, 1, buyer=buyer, email=buyer.email, coupon_code="SAVE").order
+    assert again.discount_fen == 100
+
+
 # --- lifecycle -------------------------------------------------------------------------------------------
 def test_expired_and_cancelled_orders_give_their_use_back(two_skus):
     ours, _theirs = two_skus
