@@ -218,6 +218,7 @@ class Showing:
     list_price_fen: int
     at: datetime  # running/sold out: when it ends; upcoming: when it starts
     seconds: int  # from now to ``at``
+    units: int = 0  # at most this many units of one order get the price (units left, per-buyer limit)
 
 
 def _showing(special: FlashSpecial, price_fen: int, now: datetime) -> Showing:
@@ -225,7 +226,9 @@ def _showing(special: FlashSpecial, price_fen: int, now: datetime) -> Showing:
         state, at = "upcoming", special.starts_at
     else:
         state, at = ("running" if special.left > 0 else "sold_out"), special.ends_at
-    return Showing(state, special.special_price_fen, price_fen, at, max(0, int((at - now).total_seconds())))
+    seconds = max(0, int((at - now).total_seconds()))
+    units = max(0, min(special.left, special.per_buyer_limit))
+    return Showing(state, special.special_price_fen, price_fen, at, seconds, units)
 
 
 def _pick(candidates: list[tuple[FlashSpecial, int]], now) -> Showing | None:

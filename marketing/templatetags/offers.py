@@ -44,6 +44,8 @@ def product_offers(context, product, skus) -> ProductOffers:
     skus = list(skus)
     current = offers.snapshot()
     for sku in skus:
+        tiers = [(q, unit) for q, unit in current.quantity_tiers.get(sku.pk, []) if unit < sku.price_fen]
+        sku.tier_prices = ";".join(f"{q}:{unit}" for q, unit in tiers)  # the product page's running total
         sku.tier_labels = [
             offers.quantity_tier_label(min_quantity, unit)
             for min_quantity, unit in current.quantity_tiers.get(sku.pk, [])

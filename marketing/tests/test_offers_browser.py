@@ -57,3 +57,34 @@ def test_offers_on_the_product_page_and_in_the_checkout(browser, live_server, de
             if shots:
                 tab.screenshot(path=f"{shots}/checkout-{language}-{size}.png", full_page=True)
             context.close()
+
+
+def test_the_running_total_follows_the_price_the_checkout_charges(page, live_server, demo_shop):
+    """The product page's running total takes the best unit-price offer for the count, as the engine
+    does: a flash special for its units (the rest at list price), or a quantity tier once reached."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from marketing.models import FlashSpecial
+    from orders.tests.test_browser import english
+
+    english(page.context, live_server)
+    sku = Sku.objects.get(product__slug="steam-wallet", label="100元")  # ¥96.50
+    now = timezone.now()
+    FlashSpecial.objects.create(
+        sku=sku, special_price_fen=9_000, quantity_cap=50, per_buyer_limit=2, funded_by="merchant",
+        starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2),
+    )  # fmt: skip
+    QuantityTier.objects.create(sku=sku, min_quantity=5, unit_price_fen=9_100)
+    page.goto("/p/steam-wallet/")
+    page.locator(f'input[name="sku"][value="{sku.pk}"]').check()
+    total, note = page.locator("#running-total"), page.locator("#running-total-note")
+    assert (total.inner_text(), note.inner_text()) == ("¥90.00", "¥90.00 × 1")
+    page.locator("#quantity").fill("3")
+    assert (total.inner_text(), note.inner_text()) == ("¥276.50", "¥90.00 × 2 + ¥96.50 × 1")
+    page.locator("#quantity").fill("5")
+    assert (total.inner_text(), note.inner_text()) == ("¥455.00", "¥91.00 × 5")
+    page.get_by_role("button", name="Buy now").click()
+    page.wait_for_url("**/orders/checkout/")
+    assert page.get_by_role("button", name="Place order and pay ¥455.00").is_visible()

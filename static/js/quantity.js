@@ -22,6 +22,30 @@
     if (form.requestSubmit) { form.requestSubmit(button); } else { button.click(); }
   }
 
+  // The unit-price offers of orders/pricing.py exclude each other and the buyer gets the best for the
+  // line: the level (or list) price, a running flash special for its units (the rest at list price),
+  // or the quantity tier the count reaches. Coupons and order offers are shown at checkout.
+  function bestPrice(data, count) {
+    var price = parseInt(data.price, 10);
+    var list = parseInt(data.listPrice || data.price, 10);
+    var best = { total: price * count, note: yuan(price) + " \u00d7 " + count };
+    if (data.special) {
+      var special = parseInt(data.special, 10);
+      var units = Math.min(count, parseInt(data.specialUnits, 10));
+      var withSpecial = special * units + list * (count - units);
+      if (units > 0 && withSpecial < best.total) {
+        best = { total: withSpecial, note: yuan(special) + " \u00d7 " + units + (count > units ? " + " + yuan(list) + " \u00d7 " + (count - units) : "") };
+      }
+    }
+    (data.tiers ? data.tiers.split(";") : []).forEach(function (tier) {
+      var parts = tier.split(":"), from = parseInt(parts[0], 10), unit = parseInt(parts[1], 10);
+      if (count >= from && unit * count < best.total) {
+        best = { total: unit * count, note: yuan(unit) + " \u00d7 " + count };
+      }
+    });
+    return best;
+  }
+
   // -- product page --------------------------------------------------------------------------------
   var total = document.querySelector("[data-running-total]");
   var quantity = document.getElementById("quantity");
@@ -45,8 +69,9 @@
         return;
       }
       total.classList.remove("is-invalid");
-      note.textContent = yuan(parseInt(chosen.dataset.price, 10)) + " \u00d7 " + count;
-      output.textContent = yuan(parseInt(chosen.dataset.price, 10) * count);
+      var best = bestPrice(chosen.dataset, count);
+      note.textContent = best.note;
+      output.textContent = yuan(best.total);
     };
     buy.addEventListener("change", update);
     buy.addEventListener("input", update);
