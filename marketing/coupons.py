@@ -210,11 +210,10 @@ def redeem(*, order: Order, quote: pricing.Quote) -> CouponRedemption | None:
                 _("The coupon %(code)s is for a new customer's first order only. Please check the new total.")
                 % {"code": coupon.code}
             )
-    if coupon.per_user_limit is not None:
-        if _taken_by(coupon, user=user, email=order.email) >= coupon.per_user_limit:
-            raise pricing.OfferUnavailable(
-                _("You have already used the coupon %(code)s. Please check the new total.") % {"code": coupon.code}
-            )
+    if coupon.per_user_limit is not None and _taken_by(coupon, user=user, email=order.email) >= coupon.per_user_limit:
+        raise pricing.OfferUnavailable(
+            _("You have already used the coupon %(code)s. Please check the new total.") % {"code": coupon.code}
+        )
     within = Q(total_limit__isnull=True) | Q(used_count__lt=F("total_limit"))
     if not Coupon.objects.filter(within, pk=coupon.pk, is_active=True).update(used_count=F("used_count") + 1):
         raise pricing.OfferUnavailable(gone)
