@@ -7,11 +7,12 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.scoping import OperatorOnlyAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from marketing.models import Commission, Referral, ReferralProgram
 
 
 @admin.register(ReferralProgram)
-class ReferralProgramAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class ReferralProgramAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("enabled",)}),
         (_("Rates"), {"fields": ("level1_rate", "level2_rate")}),
