@@ -2,6 +2,7 @@
 last two read-only (they change only through payments and refunds). Operators only."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,8 @@ class ReferralProgramAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmi
     )
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before the row is made: only operators open the programme
         ReferralProgram.objects.get_or_create(pk=1)
         return redirect(reverse("admin:marketing_referralprogram_change", args=[1]))
 
