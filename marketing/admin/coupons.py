@@ -77,7 +77,14 @@ class CouponAdmin(AuditHistoryMixin, MerchantScopedAdmin):
         return form
 
     def get_urls(self):
+        from marketing.admin.report import report_view
+
         return [
+            path(
+                "report/",
+                self.admin_site.admin_view(lambda request: report_view(self, request)),
+                name="marketing_promotions_report",
+            ),
             path(
                 "<path:object_id>/generate/",
                 self.admin_site.admin_view(self.generate_view),
