@@ -24,6 +24,7 @@ from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -88,9 +89,11 @@ class AuditHistoryMixin:
             "object": obj,
             "opts": self.model._meta,
             "log_entries": page_obj,
+            "page_obj": page_obj,
+            "object_content_type_id": ContentType.objects.get_for_model(self.model).pk,
             **(extra_context or {}),
         }
-        return TemplateResponse(request, "auditlog/object_history.html", context)
+        return TemplateResponse(request, "admin/audit/object_history.html", context)
 
 
 class LogEntryAdmin(AuditlogLogEntryAdmin):
