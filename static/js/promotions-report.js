@@ -34,5 +34,10 @@
       { name: data.labels.revenue, type: "line", yAxisIndex: 1, data: data.revenue, color: "#3a9e5f", symbolSize: 8 }
     ]
   });
-  window.addEventListener("resize", function () { chart.resize(); });
+  // The admin's sidebar appears after the first layout: follow the container's width, not the window's.
+  if (typeof ResizeObserver !== "undefined") {
+    new ResizeObserver(function () { chart.resize(); }).observe(target);
+  } else {
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
 })();
