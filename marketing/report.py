@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
-from django.db.models import Min, Q
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -82,7 +82,10 @@ class Period:
             .order_by("pk")
             .values_list("pk", "buyer_id", "email", "total_fen", "pricing")
         )
-        return [PaidOrder(pk, buyer, (email or "").lower(), total, pricing or {}) for pk, buyer, email, total, pricing in rows]
+        return [
+            PaidOrder(pk, buyer, (email or "").lower(), total, pricing or {})
+            for pk, buyer, email, total, pricing in rows
+        ]
 
     @cached_property
     def first_orders(self) -> set[int]:
@@ -339,15 +342,11 @@ def workbook(report: Report):
         return Decimal(fen) / 100
 
     for row in [*report.rows, report.totals]:
-        sheet.append(
-            xrow(
-                sheet,
-                [
-                    row.kind_label, row.name, row.uses, yuan(row.platform_fen), yuan(row.merchant_fen),
-                    yuan(row.discount_fen), yuan(row.revenue_fen), row.new_users,
-                ],
-            )  # fmt: skip
-        )
+        values = [
+            row.kind_label, row.name, row.uses, yuan(row.platform_fen), yuan(row.merchant_fen),
+            yuan(row.discount_fen), yuan(row.revenue_fen), row.new_users,
+        ]  # fmt: skip
+        sheet.append(xrow(sheet, values))
     return saved(book)
 
 

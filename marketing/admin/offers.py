@@ -14,8 +14,8 @@ from accounts.roles import is_operator
 from accounts.scoping import MerchantScopedAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from kameng.audit import AuditHistoryMixin
 from kameng.templatetags.kameng import yuan
-from marketing.models.offers import FundedBy
 from marketing.models import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
+from marketing.models.offers import FundedBy
 from marketing.offers import tier_label
 
 

@@ -211,7 +211,8 @@ def test_merchant_staff_cannot_turn_their_own_promotion_into_anothers(client, me
 def coupon_form(coupon, **changes):
     data = {
         "code": coupon.code, "name": coupon.name, "is_active": "on", "kind": coupon.kind,
-        "amount_fen": str(coupon.amount_fen), "percent": str(coupon.percent), "min_spend_fen": str(coupon.min_spend_fen),
+        "amount_fen": str(coupon.amount_fen), "percent": str(coupon.percent),
+        "min_spend_fen": str(coupon.min_spend_fen),
         "scope": coupon.scope, "per_user_limit": str(coupon.per_user_limit), "funded_by": coupon.funded_by,
         "merchant": str(coupon.merchant_id or ""),
     }  # fmt: skip
