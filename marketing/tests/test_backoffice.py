@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
-from django.db.migrations.state import ProjectState
+from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
 from django.utils import timezone
 
@@ -64,8 +64,8 @@ def test_the_data_migration_creates_the_operators_group_with_marketing_permissio
 
 
 def test_the_migration_runs_against_the_historical_models():
-    # The migration's own app registry (what `migrate` passes it), not the live models.
-    state = ProjectState.from_apps(__import__("django.apps", fromlist=["apps"]).apps)
+    # The app registry as of the migration (what `migrate` passes it), not the live models.
+    state = MigrationLoader(connection).project_state(("marketing", "0005_backoffice"))
     Group.objects.filter(name=OPERATORS).delete()
     migration.create_operators_group(state.apps, _Editor())
     assert Group.objects.get(name=OPERATORS).permissions.filter(codename="change_coupon").exists()
