@@ -155,6 +155,7 @@ def test_who_may_open_the_report(client, sales, merchant_staff, other_merchant_s
 
 def test_a_bad_range_is_refused_with_a_message(client, operator):
     client.force_login(operator)
+    client.cookies["django_language"] = "en"
     page = client.get(reverse(URL), {"start": "2026-05-02", "end": "2026-05-01"})
     assert page.status_code == 200 and page.context["report"] is None
     assert "The end is before the start." in page.content.decode()
