@@ -556,6 +556,5 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "marketing.QuantityTier",
     "marketing.ReferralProgram",
 )
-AUDITLOG_DISABLE_REMOTE_ADDR = False  # the address comes from kameng/clientip.py (AuditMiddleware)
 
 cfg.finish()
