@@ -6,7 +6,9 @@
   "Merchant staff" group. They see and change only their merchants' products, SKUs, codes,
   import batches — and later orders and settlements.
 
-Groups and their permissions are kept in sync after every ``migrate`` (see accounts/apps.py).
+The "Operators" group is created by a data migration (marketing/migrations/0008_backoffice.py) and,
+with "Merchant staff", kept in sync after every ``migrate`` (see accounts/apps.py): the permissions of
+models added later (marketing's campaigns, withdrawals…) are added to it without another migration.
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def sync_roles(*, using: str = "default") -> None:
     operator_perms = Permission.objects.using(using).filter(
         content_type__app_label__in=["accounts", "catalog", "orders", "payments", "marketing"]
     )
-    operators.permissions.set(operator_perms)
+    # The audit trail's entries (kameng/audit.py): operators read them; nobody changes them.
+    audit = Permission.objects.using(using).filter(content_type__app_label="auditlog", codename="view_logentry")
+    operators.permissions.set([*operator_perms, *audit])
 
 
 def add_merchant_staff(*, merchant, user) -> None:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "phonenumber_field",
+    "auditlog",  # the change history of promotions (kameng/audit.py); before kameng, whose admin replaces its
     "kameng",
     "accounts",
     "catalog",
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kameng.audit.AuditMiddleware",  # who made a change (the audit trail's actor), after authentication
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -566,5 +568,22 @@ PHONENUMBER_DB_FORMAT = "E164"
 IMPORT_UPLOAD_DIR = Path(cfg.str("IMPORT_UPLOAD_DIR", default=str(BASE_DIR / "var" / "imports")))
 IMPORT_MAX_UPLOAD_MB = cfg.int("IMPORT_MAX_UPLOAD_MB", default=50)
 IMPORT_MAX_ROWS = cfg.int("IMPORT_MAX_ROWS", default=1_000_000)
+
+# The audit trail (django-auditlog, kameng/audit.py): every create, change and delete of these models is
+# recorded with who, when and each field's before and after. Tracking one more model is one line here.
+# Counters the checkout moves (a coupon's uses, a special's sold units) are not admin changes: left out.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "marketing.Coupon", "exclude_fields": ["used_count", "claimed_count"]},
+    {"model": "marketing.FlashSpecial", "exclude_fields": ["sold", "redemptions"]},
+    "marketing.SpendTierPromotion",
+    "marketing.SpendTier",
+    "marketing.FirstOrderOffer",
+    "marketing.QuantityTier",
+    "marketing.ReferralProgram",
+    {"model": "marketing.Campaign", "exclude_fields": ["share_image", "share_key", "items"]},  # redrawn by a task
+    "marketing.CampaignItem",
+    "marketing.WinBackProgramme",
+    "marketing.LevelCommissionRate",
+)
 
 cfg.finish()

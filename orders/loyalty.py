@@ -51,7 +51,9 @@ def _signed_in(user) -> bool:
 
 @pricing.register_rule(RULE_MEMBER_LEVEL, order=100, group=pricing.UNIT_PRICE)
 def member_level_rule(quote: pricing.Quote) -> None:
-    level = level_prices.buyer_level(quote.context.get("buyer"))
+    context = quote.context
+    # ``as_level``: the operators' price preview (orders/price_preview.py) prices for a level, not a buyer.
+    level = context["as_level"] if "as_level" in context else level_prices.buyer_level(context.get("buyer"))
     prices = level_prices.prices_for(level=level, skus=[line.sku for line in quote.lines])
     for line in quote.lines:
         unit = prices.get(line.sku.pk)

@@ -209,7 +209,9 @@ def member_discount(quote: pricing.Quote) -> None:
     """An active member pays ``discount_percent`` less on every line, funded by the platform. It is
     an offer of the pricing engine's ``UNIT_PRICE`` group, with the member-level price: per line the
     better of the two applies, never both."""
-    membership = active_membership(quote.context.get("buyer"))
+    context = quote.context
+    # ``as_membership``: the operators' price preview (orders/price_preview.py) prices for a member.
+    membership = context["as_membership"] if "as_membership" in context else active_membership(context.get("buyer"))
     if membership is None or not membership.discount_percent:
         return
     for line in quote.lines:

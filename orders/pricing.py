@@ -42,6 +42,10 @@ on each order item, read by payments/settlement.py). The platform funds at most 
 line: the gateways split only the trade's own money, so a merchant can never be owed more than the
 buyer paid for its goods.
 
+The operators' price preview per role (orders/price_preview.py) runs these same rules with a synthetic
+buyer: no ``buyer`` in the context, and ``as_level`` (a member level, or None) and ``as_membership``
+(an unsaved membership with its discount) in its place, read by the member-level and membership rules.
+
 Amounts are integer fen. A quote never goes below zero, and the breakdown is stored on the order
 (``Order.pricing``) so a later price change never changes what was paid; refunds reverse each part
 in proportion (settlement reverses the platform's and the merchant's shares by what was paid).

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.scoping import OperatorOnlyAdmin
+from kameng.audit import AuditHistoryMixin
 from marketing import campaigns
 from marketing.models import Campaign, CampaignItem
 
@@ -61,7 +62,7 @@ STATE_COLOURS = {"scheduled": "#1d39c4", "running": "#389e0d", "ended": "#777", 
 
 
 @admin.register(Campaign)
-class CampaignAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class CampaignAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ["title", "status", "starts_at", "ends_at", "priority", "enabled", "preview"]
     list_filter = ["enabled"]

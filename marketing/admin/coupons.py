@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import merchant_ids
 from accounts.scoping import MerchantScopedAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from kameng.money import fen_to_yuan_str
 from marketing import services
 from marketing.models import Coupon, CouponRedemption
@@ -32,7 +33,7 @@ class GenerateForm(forms.Form):
 
 
 @admin.register(Coupon)
-class CouponAdmin(MerchantScopedAdmin):
+class CouponAdmin(AuditHistoryMixin, MerchantScopedAdmin):
     merchant_path = "merchant"
     list_display = ["code", "name", "value", "scope", "funded_by", "uses", "ends_at", "is_active"]
     list_filter = ["is_active", "kind", "scope", "funded_by", "new_users_only", "claimable", "holders_only"]
@@ -92,7 +93,14 @@ class CouponAdmin(MerchantScopedAdmin):
         return form
 
     def get_urls(self):
+        from marketing.admin.report import report_view
+
         return [
+            path(
+                "report/",
+                self.admin_site.admin_view(lambda request: report_view(self, request)),
+                name="marketing_promotions_report",
+            ),
             path(
                 "<path:object_id>/generate/",
                 self.admin_site.admin_view(self.generate_view),

@@ -2,7 +2,8 @@
 
 Operators see and run everything. Merchant staff (accounts/scoping.py) see and change only their own
 merchants' quantity tiers and their own merchant-funded, per-merchant spend tiers: for them the
-scope and the funder are fixed, and the merchant is one of theirs."""
+scope and the funder are fixed, and the merchant is one of theirs. Platform-funded spend tiers (even
+on one merchant's goods) and first-order offers are the platform's money: operators only."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import is_operator
-from accounts.scoping import MerchantScopedAdmin, ReadOnlyAdminMixin
+from accounts.scoping import MerchantScopedAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from kameng.templatetags.kameng import yuan
 from marketing.models import FirstOrderOffer, FirstOrderRedemption, QuantityTier, SpendTier, SpendTierPromotion
+from marketing.models.offers import FundedBy
 from marketing.offers import tier_label
 
 
@@ -23,7 +26,7 @@ class SpendTierInline(admin.TabularInline):
 
 
 @admin.register(SpendTierPromotion)
-class SpendTierPromotionAdmin(MerchantScopedAdmin):
+class SpendTierPromotionAdmin(AuditHistoryMixin, MerchantScopedAdmin):
     merchant_path = "merchant"
     list_display = ["name", "tiers_text", "scope", "merchant", "funded_by", "starts_at", "ends_at", "is_active"]
     list_filter = ["is_active", "scope", "funded_by"]
@@ -31,7 +34,8 @@ class SpendTierPromotionAdmin(MerchantScopedAdmin):
     inlines = [SpendTierInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("merchant").prefetch_related("tiers")
+        queryset = super().get_queryset(request).select_related("merchant").prefetch_related("tiers")
+        return queryset if is_operator(request.user) else queryset.filter(funded_by=FundedBy.MERCHANT)
 
     @admin.display(description=_("tiers"))
     def tiers_text(self, obj) -> str:
@@ -50,12 +54,12 @@ class SpendTierPromotionAdmin(MerchantScopedAdmin):
     def save_model(self, request, obj, form, change):
         if not is_operator(request.user):
             obj.scope = SpendTierPromotion.Scope.MERCHANT
-            obj.funded_by = "merchant"
+            obj.funded_by = FundedBy.MERCHANT
         super().save_model(request, obj, form, change)
 
 
 @admin.register(QuantityTier)
-class QuantityTierAdmin(MerchantScopedAdmin):
+class QuantityTierAdmin(AuditHistoryMixin, MerchantScopedAdmin):
     merchant_path = "sku__product__merchant"
     list_display = ["sku", "min_quantity", "unit_price", "list_price"]
     search_fields = ["sku__label", "sku__product__title"]
@@ -72,7 +76,7 @@ class QuantityTierAdmin(MerchantScopedAdmin):
 
 
 @admin.register(FirstOrderOffer)
-class FirstOrderOfferAdmin(admin.ModelAdmin):
+class FirstOrderOfferAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = [
         "name",
         "kind",
@@ -88,7 +92,7 @@ class FirstOrderOfferAdmin(admin.ModelAdmin):
 
 
 @admin.register(FirstOrderRedemption)
-class FirstOrderRedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FirstOrderRedemptionAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ["order", "offer", "user", "email", "phone", "amount_fen", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["order__number", "email", "phone"]

@@ -2,16 +2,18 @@
 last two read-only (they change only through payments and refunds). Operators only."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.scoping import OperatorOnlyAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from marketing.models import Commission, Referral, ReferralProgram
 
 
 @admin.register(ReferralProgram)
-class ReferralProgramAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class ReferralProgramAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("enabled",)}),
         (
@@ -36,6 +38,8 @@ class ReferralProgramAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     )
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before the row is made: only operators open the programme
         ReferralProgram.objects.get_or_create(pk=1)
         return redirect(reverse("admin:marketing_referralprogram_change", args=[1]))
 

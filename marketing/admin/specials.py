@@ -1,10 +1,12 @@
-"""Flash specials in admin: operators see and edit all of them; merchant staff only those on their own
-SKUs, and only merchant-funded (the platform funds a special only when an operator says so)."""
+"""Flash specials in admin: operators see and edit all of them; merchant staff only the merchant-funded
+ones on their own SKUs (a platform-funded special is the platform's money: operators only, and
+merchant staff do not see it)."""
 
 from django.contrib import admin
 
 from accounts.roles import is_operator
 from accounts.scoping import MerchantScopedAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from marketing.models import CampaignItem, FlashSpecial, SpecialRedemption
 from marketing.models.specials import Funder
 
@@ -18,7 +20,7 @@ class RedemptionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(FlashSpecial)
-class FlashSpecialAdmin(MerchantScopedAdmin):
+class FlashSpecialAdmin(AuditHistoryMixin, MerchantScopedAdmin):
     merchant_path = "sku__product__merchant"
     list_display = [
         "sku",
@@ -48,6 +50,10 @@ class FlashSpecialAdmin(MerchantScopedAdmin):
         "funded_by",
         "active",
     ]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if is_operator(request.user) else queryset.filter(funded_by=Funder.MERCHANT)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and CampaignItem.objects.filter(special=obj).exists():

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import is_operator, merchant_ids
 from accounts.scoping import MerchantScopedAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from marketing import wallet
 from marketing.models import CouponGrant, WinBackProgramme
 
@@ -37,7 +38,7 @@ class CouponGrantAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
 
 
 @admin.register(WinBackProgramme)
-class WinBackProgrammeAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class WinBackProgrammeAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ["name", "coupon", "idle_days", "period_days", "enabled", "granted", "redeemed"]
     list_filter = ["enabled"]
     raw_id_fields = ["coupon"]

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.scoping import OperatorOnlyAdmin, ReadOnlyAdminMixin
+from kameng.audit import AuditHistoryMixin
 from kameng.templatetags.kameng import yuan
 from marketing import withdrawals
 from marketing.models import LevelCommissionRate, Withdrawal
@@ -17,7 +18,7 @@ from orders.admin.common import confirm_with_note
 
 
 @admin.register(LevelCommissionRate)
-class LevelCommissionRateAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class LevelCommissionRateAdmin(AuditHistoryMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ("level", "level1_rate", "level2_rate", "updated_at")
     list_select_related = ("level",)
 

@@ -135,6 +135,10 @@ class CampaignItem(models.Model):
     def __str__(self) -> str:
         return f"{self.sku} @ {self.special_price_fen / 100:.2f}"
 
+    def get_additional_data(self) -> dict:
+        """The audit trail files an item's changes under its campaign (kameng/audit.py)."""
+        return {"parent": f"marketing.campaign:{self.campaign_id}"}
+
     def clean(self) -> None:
         errors = {}
         sku = self.sku if self.sku_id else None

@@ -95,6 +95,10 @@ class SpendTier(models.Model):
     def __str__(self) -> str:
         return f"{self.threshold_fen}-{self.discount_fen}"
 
+    def get_additional_data(self) -> dict:
+        """The audit trail (kameng/audit.py) shows a tier's changes in its promotion's history."""
+        return {"parent": f"marketing.spendtierpromotion:{self.promotion_id}"}
+
 
 class FirstOrderOffer(models.Model):
     class Kind(models.TextChoices):

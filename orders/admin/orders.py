@@ -35,6 +35,7 @@ from orders.admin.common import (
     yuan,
 )
 from orders.admin.membership import member_badge
+from orders.admin.price_preview import price_preview_view
 from orders.exports import export_order_lines
 from orders.membership import is_member_expr
 from orders.models import Order, OrderEvent, OrderItem, OrderItemCode
@@ -288,6 +289,11 @@ class OrderAdmin(OrderScopedAdmin):
     # -- pages ------------------------------------------------------------------------------------
     def get_urls(self):
         return [
+            path(
+                "price-preview/<int:sku_id>/",
+                self.admin_site.admin_view(lambda request, sku_id: price_preview_view(self, request, sku_id)),
+                name="orders_price_preview",
+            ),
             path(
                 "<path:object_id>/manual-delivery/",
                 self.admin_site.admin_view(self.manual_delivery_view),
