@@ -45,3 +45,12 @@ def connect() -> None:
     signals.order_refunded.connect(on_order_refunded, dispatch_uid="marketing.referrals.refunded")
     user_signed_up.connect(on_signed_up, dispatch_uid="marketing.referrals.signed_up")
     user_signed_up.connect(on_signed_up_trial, dispatch_uid="marketing.wallet.trial_coupons")
+
+    from django.db.models.signals import post_delete, post_save
+
+    from marketing import wallet
+    from marketing.models import Coupon
+
+    # The product pages' claimable coupons come from a cached snapshot (marketing/wallet.py).
+    post_save.connect(wallet.forget_claimable, sender=Coupon, dispatch_uid="marketing.wallet.claimable.saved")
+    post_delete.connect(wallet.forget_claimable, sender=Coupon, dispatch_uid="marketing.wallet.claimable.deleted")

@@ -23,12 +23,14 @@ trial coupons (体验券) and win-back.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
@@ -91,31 +93,66 @@ def claim(coupon: Coupon, user, *, now=None) -> CouponGrant:
             made = grant(coupon, user, source=Source.CLAIMED, now=now)
             if made is None:
                 raise ClaimRefused(_("This coupon is already in your wallet."))  # rolls the count back
+            forget_claimable()  # the strip's "all claimed" comes from the snapshot's count
     except IntegrityError:  # pragma: no cover - grant() catches its own
         raise ClaimRefused(_("This coupon is already in your wallet.")) from None
     return made
 
 
 # --- what shoppers see ---------------------------------------------------------------------------------
+CLAIMABLE_CACHE_KEY = "marketing:claimable:v1"
+CLAIMABLE_CACHE_SECONDS = 60
+
+
+def _claimable_snapshot() -> list[Coupon]:
+    """Every claimable coupon not over yet (cached: product pages make no query for it when warm;
+    dropped on every save or delete of a coupon and on every claim)."""
+    cached = cache.get(CLAIMABLE_CACHE_KEY)
+    if cached is None:
+        not_over = Q(is_active=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=timezone.now()))
+        coupons = Coupon.objects.filter(not_over, claimable=True)
+        related = ("category", "product", "sku__product", "scope_merchant", "merchant")
+        cached = list(coupons.select_related(*related).order_by("-amount_fen", "-percent", "pk"))
+        cache.set(CLAIMABLE_CACHE_KEY, cached, CLAIMABLE_CACHE_SECONDS)
+    return cached
+
+
+def forget_claimable(**kwargs) -> None:
+    """Drop the claimable coupons' snapshot now and again after the commit (a reader between the two
+    would have cached the old rows)."""
+    cache.delete(CLAIMABLE_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(CLAIMABLE_CACHE_KEY))
+
+
 def claimable_for(skus, *, now=None) -> list[Coupon]:
-    """The running claimable coupons that cover one of ``skus`` (of one product), best first. One query."""
+    """The running claimable coupons that cover one of ``skus`` (of one product), best first. No query
+    when the snapshot is warm."""
     now = now or timezone.now()
     skus = list(skus)
     if not skus:
         return []
     product = skus[0].product
-    scoped = (
-        Q(scope=Coupon.Scope.ALL)
-        | Q(scope=Coupon.Scope.CATEGORY, category_id=product.category_id)
-        | Q(scope=Coupon.Scope.PRODUCT, product_id=product.pk)
-        | Q(scope=Coupon.Scope.SKU, sku_id__in=[sku.pk for sku in skus])
-        | Q(scope=Coupon.Scope.MERCHANT, scope_merchant_id=product.merchant_id)
-    )
-    coupons = Coupon.objects.filter(_running(now), scoped, claimable=True).filter(
-        Q(funded_by=Coupon.FundedBy.PLATFORM) | Q(merchant_id=product.merchant_id)
-    )
-    coupons = coupons.select_related("category", "product", "sku__product", "scope_merchant", "merchant")
-    return [c for c in coupons.order_by("-amount_fen", "-percent", "pk")[:20] if any(covers(c, s) for s in skus)]
+    sku_ids = {sku.pk for sku in skus}
+
+    def scoped(c: Coupon) -> bool:
+        return (
+            c.scope == Coupon.Scope.ALL
+            or (c.scope == Coupon.Scope.CATEGORY and c.category_id == product.category_id)
+            or (c.scope == Coupon.Scope.PRODUCT and c.product_id == product.pk)
+            or (c.scope == Coupon.Scope.SKU and c.sku_id in sku_ids)
+            or (c.scope == Coupon.Scope.MERCHANT and c.scope_merchant_id == product.merchant_id)
+        )
+
+    found = [
+        c
+        for c in _claimable_snapshot()
+        if (c.starts_at is None or c.starts_at <= now)
+        and (c.ends_at is None or c.ends_at > now)
+        and (c.funded_by == Coupon.FundedBy.PLATFORM or c.merchant_id == product.merchant_id)
+        and scoped(c)
+        and any(covers(c, s) for s in skus)
+    ]
+    return [copy.copy(c) for c in found[:20]]  # the page marks its copies (claimed, sold out)
 
 
 def mark_claimed(coupons: list[Coupon], user) -> None:

@@ -27,7 +27,7 @@
   // or the quantity tier the count reaches. Coupons and order offers are shown at checkout.
   function bestPrice(data, count) {
     var price = parseInt(data.price, 10);
-    var list = parseInt(data.listPrice || data.price, 10);
+    var list = parseInt(data.basePrice || data.price, 10);
     var best = { total: price * count, note: yuan(price) + " \u00d7 " + count };
     if (data.special) {
       var special = parseInt(data.special, 10);
