@@ -387,6 +387,15 @@ def test_two_checkouts_at_once_cannot_spend_the_same_points(stocked_sku, user, r
     for thread in threads:
         thread.join()
 
+    if outcomes == ["placed", "placed"]:
+        # On a loaded machine the second thread may quote only after the first committed: it then
+        # sees 100 points and spends those, never the 400 already gone.
+        assert points.balance(user) == 0 == points.ledger_sum(user)
+        spent = sorted(-p for p in PointsEntry.objects.filter(account__user=user, points__lt=0).values_list(
+            "points", flat=True))  # fmt: skip
+        assert spent == [100, 400]
+        assert Order.objects.count() == 2
+        return
     assert sorted(outcomes) == [
         "Your points balance changed (100 points now). Please check the order again.", "placed",
     ]  # fmt: skip
