@@ -1,4 +1,5 @@
-"""What is for sale and the stock behind it.
+"""What is for sale and the stock behind it. (A package: a new topic goes in a module of its own,
+imported here.)
 
 Category → Product (owned by a Merchant) → Sku (one denomination, priced in fen) → CardCode (one
 encrypted code). Codes arrive through an ImportBatch (staged as ImportRow until the merchant
