@@ -36,8 +36,8 @@ from django.db import transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from catalog import selectors
@@ -56,10 +56,13 @@ SLIDE_MAX_PIXELS = 40_000_000
 SLIDE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 
 # A fresh shop (no section at all): these, in this order.
-DEFAULT_SECTIONS = [
-    (HomeSection.Kind.BEST_SELLERS, gettext_lazy("Best sellers"), 8),
-    (HomeSection.Kind.NEW_ARRIVALS, gettext_lazy("New arrivals"), 12),
-]
+DEFAULT_SECTIONS = [(HomeSection.Kind.BEST_SELLERS, 8), (HomeSection.Kind.NEW_ARRIVALS, 12)]
+DEFAULT_TITLES = {
+    HomeSection.Kind.FEATURED: gettext_lazy("Featured"),
+    HomeSection.Kind.CATEGORY: gettext_lazy("Category"),
+    HomeSection.Kind.BEST_SELLERS: gettext_lazy("Best sellers"),
+    HomeSection.Kind.NEW_ARRIVALS: gettext_lazy("New arrivals"),
+}
 
 
 # -- slide pictures ------------------------------------------------------------------------------------------
@@ -184,10 +187,18 @@ def card_products(*, now=None):
 @dataclass
 class Section:
     kind: str
-    title: str
+    title: str  # empty for a default section: its heading is translated when shown
     title_en: str
     products: list = field(default_factory=list)
     pk: int | None = None
+
+    @property
+    def label(self) -> str:
+        if not self.title:
+            return str(DEFAULT_TITLES.get(self.kind, ""))
+        if get_language() == "en" and self.title_en:
+            return self.title_en
+        return self.title
 
 
 def _section_products(section: HomeSection, categories: list[Category]) -> list[Product]:
@@ -226,7 +237,7 @@ def _build() -> dict:
     )
     rows = list(HomeSection.objects.filter(enabled=True).prefetch_related("skus").order_by("sort_order", "id"))
     if not rows and not HomeSection.objects.exists():
-        rows = [HomeSection(kind=kind, title=str(title), limit=limit) for kind, title, limit in DEFAULT_SECTIONS]
+        rows = [HomeSection(kind=kind, title="", limit=limit) for kind, limit in DEFAULT_SECTIONS]
         default = True
     else:
         default = False
