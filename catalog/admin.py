@@ -574,5 +574,6 @@ class FavouriteAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
 
+
 # The home page's slides, sections and trade templates (operators only) have their own module.
 from catalog import admin_home  # noqa: E402, F401
