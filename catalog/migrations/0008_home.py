@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                     "skus",
                     models.ManyToManyField(
                         blank=True,
-                        help_text="For featured SKUs: their products, in this order of choice. Empty: products marked featured.",
+                        help_text="For featured SKUs: their products. Empty: the products marked featured.",
                         related_name="home_sections",
                         to="catalog.sku",
                         verbose_name="SKUs",

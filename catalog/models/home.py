@@ -91,7 +91,7 @@ class HomeSection(models.Model):
         blank=True,
         related_name="home_sections",
         verbose_name=_("SKUs"),
-        help_text=_("For featured SKUs: their products, in this order of choice. Empty: products marked featured."),
+        help_text=_("For featured SKUs: their products. Empty: the products marked featured."),
     )
     limit = models.PositiveSmallIntegerField(
         _("number of products"), default=8, validators=[MinValueValidator(1), MaxValueValidator(48)]
