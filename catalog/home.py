@@ -8,7 +8,7 @@
 * **Sections** — :class:`~catalog.models.HomeSection` rows, by ``sort_order``: featured SKUs (their
   products; none chosen: the products marked featured), a category block (the category and its
   subcategories, best sellers first), best sellers (the rollup) and new arrivals. A shop with no section
-  at all shows :data:`DEFAULT_SECTIONS` (best sellers, new arrivals); an empty section is not shown.
+  at all shows :data:`DEFAULT_SECTIONS` (featured products, best sellers, new arrivals); an empty section is not shown.
 * **Best sellers** — :func:`roll_up_sales` (beat task ``catalog.tasks.roll_up_sales``, every 10 minutes)
   writes each product's sales of the last 30 days into ``ProductSalesRollup``; pages read that table.
 * **Cache** — :func:`page_data` is everything the page shows apart from the shopper (favourites) and the
@@ -56,7 +56,11 @@ SLIDE_MAX_PIXELS = 40_000_000
 SLIDE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 
 # A fresh shop (no section at all): these, in this order.
-DEFAULT_SECTIONS = [(HomeSection.Kind.BEST_SELLERS, 8), (HomeSection.Kind.NEW_ARRIVALS, 12)]
+DEFAULT_SECTIONS = [
+    (HomeSection.Kind.FEATURED, 8),  # the products marked featured; hidden when there are none
+    (HomeSection.Kind.BEST_SELLERS, 8),
+    (HomeSection.Kind.NEW_ARRIVALS, 12),
+]
 DEFAULT_TITLES = {
     HomeSection.Kind.FEATURED: gettext_lazy("Featured"),
     HomeSection.Kind.CATEGORY: gettext_lazy("Category"),
@@ -205,13 +209,13 @@ def _section_products(section: HomeSection, categories: list[Category]) -> list[
     products = card_products()
     limit = section.limit
     if section.kind == HomeSection.Kind.FEATURED:
-        sku_ids = [sku.pk for sku in section.skus.all()]
+        sku_ids = [sku.pk for sku in section.skus.all()] if section.pk else []
         if not sku_ids:
             return list(products.filter(is_featured=True).order_by("sort_order", "-id")[:limit])
         chosen = Sku.objects.filter(pk__in=sku_ids, is_active=True).values("product_id")
         found = {p.pk: p for p in products.filter(pk__in=Subquery(chosen)).order_by()}
         order = []
-        for sku in section.skus.all():
+        for sku in section.skus.all():  # the prefetched SKUs, in their order
             if sku.product_id in found and sku.product_id not in order:
                 order.append(sku.product_id)
         return [found[pk] for pk in order][:limit]

@@ -92,7 +92,10 @@ def test_a_fresh_shop_shows_best_sellers_and_new_arrivals(client, demo_shop):
     sell(Sku.objects.get(product__slug="iqiyi-vip", label="30天"), 3)
     tasks.roll_up_sales()
     html = client.get("/").content.decode()
-    assert section_titles(html) == ["畅销榜", "新品上架"]
+    assert section_titles(html) == ["热门推荐", "畅销榜", "新品上架"]  # featured: the demo marks some
+    Product.objects.update(is_featured=False)
+    home.forget()  # a bulk update sends no signal
+    assert section_titles(client.get("/").content.decode()) == ["畅销榜", "新品上架"]
 
 
 def test_a_shop_without_products_says_so(client, db):
