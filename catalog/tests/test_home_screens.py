@@ -111,3 +111,29 @@ def test_home_of_the_demo_shop_without_sections(browser, live_server, demo_shop)
 def test_home_of_a_fresh_shop(browser, live_server, db):
     problems = shoot(browser, live_server, label="fresh", languages=["zh-hans", "en"], sizes=["phone", "desktop"])
     assert problems == []
+
+
+def test_an_operator_applies_a_trade_template_in_admin(browser, live_server, db, operator, password, media_root):  # noqa: F811
+    from accounts.tests.test_wallet_browser import sign_in
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
+    context.route("**/media/**", _serve_media)
+    sign_in(context, live_server, operator, password)
+    context.add_cookies([{"name": "django_language", "value": "zh-hans", "url": live_server.url}])
+    tab = context.new_page()
+    tab.goto("/admin/catalog/homesection/")
+    tab.get_by_role("link", name="应用行业模板").click()
+    tab.get_by_label("游戏卡盟").check()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / "admin-template-zh-hans-desktop.png"), full_page=True)
+    tab.get_by_role("button", name="应用模板").click()
+    assert "已添加" in tab.locator(".messagelist").inner_text()
+    tab.screenshot(path=str(SHOTS / "admin-template-applied-zh-hans-desktop.png"), full_page=True)
+    tab.goto("/admin/catalog/homeslide/")
+    tab.screenshot(path=str(SHOTS / "admin-slides-zh-hans-desktop.png"), full_page=True)
+    tab.goto("/")
+    assert tab.locator(".categories").get_by_text("游戏点卡").is_visible()
+    tab.locator(".categories").get_by_text("游戏点卡").click()
+    tab.wait_for_url("**/c/game-cards/")
+    assert tab.get_by_text("手游充值").first.is_visible()  # the subcategories of the template
+    context.close()
