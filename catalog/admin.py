@@ -573,3 +573,7 @@ class FavouriteAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     fields = ["created_at", "user", "product", "notify", "seen_price_fen", "seen_in_stock"]
     readonly_fields = fields
     show_full_result_count = False
+
+
+# The home page's slides, sections and trade templates (operators only) have their own module.
+from catalog import admin_home  # noqa: E402, F401

@@ -21,4 +21,9 @@ class CatalogConfig(AppConfig):
         post_save.connect(favourites.on_sku_saved, sender=Sku, dispatch_uid="catalog.favourites_price")
         # A guest's favourite clicks are added once they sign in (or sign up).
         user_logged_in.connect(favourite_views.on_logged_in, dispatch_uid="catalog.favourites_pending")
+        # The home page's cache is dropped on the changes it shows (catalog/home.py).
+        from catalog import home
+
+        stock_changed.connect(home.on_stock_changed, dispatch_uid="catalog.home_stock")
+        home.connect()
         usercenter.register()  # the favourites card of the user-center home

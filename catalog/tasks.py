@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import translation
 
-from catalog import favourites, imports, stock
+from catalog import favourites, home, imports, stock
 from kameng.tasks import enqueue_on_commit, exclusive
 
 logger = logging.getLogger(__name__)
@@ -121,3 +121,11 @@ def commit_import(*, batch_id: int, language: str = "") -> str | None:
 def sweep_stalled_imports() -> int:
     """Periodic: queue again the parse or commit of batches whose task was lost."""
     return imports.requeue_stalled()
+
+
+# --- The home page's best sellers (catalog/home.py) ------------------------------------------------
+@shared_task
+@exclusive(timeout=600)
+def roll_up_sales() -> int:
+    """Periodic: each product's sales of the last 30 days into ``ProductSalesRollup``."""
+    return home.roll_up_sales()

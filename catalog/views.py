@@ -6,26 +6,26 @@ from django.shortcuts import render
 
 from accounts import levels
 from catalog import favourites, level_prices, selectors
+from catalog import home as home_content
 
 PAGE_SIZE = 24
 
 
 def home(request):
-    categories = selectors.active_categories()
-    products = selectors.listed_products()
-    featured = list(products.filter(is_featured=True)[:8])
-    best_selling = list(selectors.best_selling(limit=8))
-    latest = list(products.order_by("-created_at", "-id")[:PAGE_SIZE])
-    shown = [product.pk for product in featured + best_selling + latest]
+    """Carousel, campaign banners and the home sections (catalog/home.py): everything but the
+    shopper's favourites and the running flash specials comes from one cached read."""
+    data = home_content.page_data()
+    sections = data["sections"]
+    shown = [product for section in sections for product in section.products]
     return render(
         request,
         "catalog/home.html",
         {
-            "categories": selectors.storefront_categories(categories),
-            "featured": featured,
-            "best_selling": best_selling,
-            "latest": latest,
-            "favourite_ids": favourites.favourite_ids(user=request.user, product_ids=shown),
+            "categories": selectors.storefront_categories(data["categories"]),
+            "slides": home_content.running_slides(data["slides"]),
+            "sections": sections,
+            "shown_products": shown,
+            "favourite_ids": favourites.favourite_ids(user=request.user, product_ids=[p.pk for p in shown]),
         },
     )
 

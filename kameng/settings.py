@@ -235,6 +235,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # Home page (catalog/home.py): sales per product over the last 30 days for the best sellers.
+    "catalog.roll_up_sales": {
+        "task": "catalog.tasks.roll_up_sales",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
     "catalog.send_low_stock_digest": {
         "task": "catalog.tasks.send_low_stock_digest",
         "schedule": crontab(hour=9, minute=5),

@@ -483,3 +483,6 @@ class FavouriteNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {len(self.items)}"
+
+
+from catalog.models.home import HomeSection, HomeSlide, ProductSalesRollup  # noqa: E402, F401  (home page)
