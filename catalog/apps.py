@@ -22,3 +22,13 @@ class CatalogConfig(AppConfig):
         # A guest's favourite clicks are added once they sign in (or sign up).
         user_logged_in.connect(favourite_views.on_logged_in, dispatch_uid="catalog.favourites_pending")
         usercenter.register()  # the favourites card of the user-center home
+
+        # Shop settings and footer pages: one cached snapshot, dropped on every change (catalog/shop.py).
+        from django.db.models.signals import post_delete
+
+        from catalog import shop
+        from catalog.models import FooterPage, ShopSettings
+
+        for model in (ShopSettings, FooterPage):
+            post_save.connect(shop.forget, sender=model, dispatch_uid=f"catalog.shop.{model.__name__}.save")
+            post_delete.connect(shop.forget, sender=model, dispatch_uid=f"catalog.shop.{model.__name__}.delete")

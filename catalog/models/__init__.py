@@ -483,3 +483,6 @@ class FavouriteNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {len(self.items)}"
+
+
+from catalog.models.shop import FooterPage, ShopSettings  # noqa: E402, F401
