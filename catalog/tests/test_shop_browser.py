@@ -93,6 +93,8 @@ def test_an_operator_changes_the_shop_in_admin_and_the_storefront_shows_it(
     assert header == "rgb(123, 63, 228)"
     assert "双十二全场九折" in store.locator(".notice-bar").inner_text()
     assert "京ICP备12345678号-1" in store.locator(".filings").inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    store.screenshot(path=str(SHOTS / "after-admin-change-zh-hans-phone.png"))
     store.locator(".notice-close button").click()  # dismissed by this visitor, no script needed
     assert store.locator(".notice-bar").count() == 0
     assert store.locator(".brand-name").inner_text() == "星辰游戏"
