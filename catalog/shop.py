@@ -296,7 +296,3 @@ def context(request=None) -> dict:
         "police_code": "".join(ch for ch in data["police"] if ch.isdigit()),
         "pages": pages,
     }
-
-
-def context_processor(request) -> dict:
-    return {"shop": context(request)}

@@ -58,9 +58,9 @@ class KamengAdminSite(admin.AdminSite):
         return urls
 
     def index(self, request, extra_context=None):
-        from accounts.roles import is_operator
+        from kameng import setup_checklist
 
-        extra_context = {**(extra_context or {}), "show_setup_checklist": is_operator(request.user)}
+        extra_context = {**(extra_context or {}), "show_setup_checklist": setup_checklist.may_see(request.user)}
         return super().index(request, extra_context)
 
     def view_on_site(self, request, content_type_id, object_id):

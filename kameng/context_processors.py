@@ -6,10 +6,3 @@ def site(request):
     # The cart lives in the session (orders/cart.py); counting it costs no query beyond the session.
     cart = session.get("kameng_cart", []) if session is not None else []
     return {"SHOP_NAME": settings.SHOP_NAME, "DEBUG": settings.DEBUG, "cart_count": len(cart)}
-
-
-def shop(request):
-    """``{{ shop.name }}``, ``shop.brand``, ``shop.announcement``…: catalog/shop.py's cached snapshot."""
-    from catalog.shop import context
-
-    return {"shop": context(request)}

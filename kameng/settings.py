@@ -98,7 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "kameng.context_processors.site",
-                "kameng.context_processors.shop",
+                "catalog.context_processors.shop",
             ],
         },
     },
