@@ -90,7 +90,9 @@ def items() -> list[Item]:
             merchant is not None,
             str(merchant) if merchant else _("No merchant yet."),
             _("Add the merchant whose goods the shop sells."),
-            reverse("admin:accounts_merchant_add"),
+            reverse("admin:accounts_merchant_add")
+            if merchant is None
+            else reverse("admin:accounts_merchant_changelist"),
         ),
         Item(
             "product",
