@@ -58,6 +58,12 @@ class ShopSettingsForm(forms.ModelForm):
             return shop.process_qr(qr)
         return qr
 
+    def clean_announcement_url(self):
+        url = self.cleaned_data.get("announcement_url", "").strip()
+        if url and not (url.startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith("//"))):
+            raise forms.ValidationError(_("A link on this shop (/…) or a full https:// address."))
+        return url
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("theme") == ShopSettings.Theme.CUSTOM and not cleaned.get("custom_colour"):

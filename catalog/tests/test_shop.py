@@ -119,6 +119,15 @@ def test_a_colour_that_is_not_a_colour_is_refused(client, operator):
     assert response.status_code == 200 and response.context["adminform"].form.errors["custom_colour"]
 
 
+def test_an_announcement_link_is_a_web_address(client, operator):
+    client.force_login(operator)
+    for bad in ("javascript:alert(1)", "//evil.example/x", "data:text/html,x"):
+        response = client.post(settings_url(), admin_form(announcement="公告", announcement_url=bad))
+        assert response.status_code == 200 and response.context["adminform"].form.errors["announcement_url"], bad
+    response = client.post(settings_url(), admin_form(announcement="公告", announcement_url="/c/games/"))
+    assert response.status_code == 302
+
+
 def test_a_file_that_is_not_an_image_is_refused_as_logo(client, operator):
     client.force_login(operator)
     fake = SimpleUploadedFile("logo.png", b"<svg onload=alert(1)>", content_type="image/png")
