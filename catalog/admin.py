@@ -546,7 +546,7 @@ def _install_low_stock_badge(site: admin.AdminSite) -> None:
 _install_low_stock_badge(admin.site)
 
 # Import batches (upload, preview, progress, confirm) have their own module.
-from catalog import admin_imports  # noqa: E402, F401
+from catalog import admin_imports, admin_shop  # noqa: E402, F401
 
 
 @admin.register(LevelPrice)

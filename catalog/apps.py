@@ -27,3 +27,13 @@ class CatalogConfig(AppConfig):
         stock_changed.connect(home.on_stock_changed, dispatch_uid="catalog.home_stock")
         home.connect()
         usercenter.register()  # the favourites card of the user-center home
+
+        # Shop settings and footer pages: one cached snapshot, dropped on every change (catalog/shop.py).
+        from django.db.models.signals import post_delete
+
+        from catalog import shop
+        from catalog.models import FooterPage, ShopSettings
+
+        for model in (ShopSettings, FooterPage):
+            post_save.connect(shop.forget, sender=model, dispatch_uid=f"catalog.shop.{model.__name__}.save")
+            post_delete.connect(shop.forget, sender=model, dispatch_uid=f"catalog.shop.{model.__name__}.delete")

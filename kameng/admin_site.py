@@ -43,12 +43,25 @@ class KamengAdminSite(admin.AdminSite):
         return response
 
     def get_urls(self):
+        from django.urls import path
+
+        from kameng import setup_checklist
+
         urls = super().get_urls()
+        urls.insert(
+            0, path("setup/", self.admin_view(lambda request: setup_checklist.view(request, self)), name="setup")
+        )
         for index, pattern in enumerate(urls):
             if isinstance(pattern, URLPattern) and pattern.name == "view_on_site":
                 view = self.admin_view(self.view_on_site)
                 urls[index] = URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
         return urls
+
+    def index(self, request, extra_context=None):
+        from kameng import setup_checklist
+
+        extra_context = {**(extra_context or {}), "show_setup_checklist": setup_checklist.may_see(request.user)}
+        return super().index(request, extra_context)
 
     def view_on_site(self, request, content_type_id, object_id):
         """Django's shortcut, for objects this staff user may see in admin only."""

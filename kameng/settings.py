@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "kameng.context_processors.site",
+                "catalog.context_processors.shop",
             ],
         },
     },

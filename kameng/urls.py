@@ -38,8 +38,13 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("payments/", include("payments.urls")),
     path("promotions/", include("marketing.urls")),
+    path("", include("catalog.shop_views")),
     path("", include("catalog.urls")),
 ]
+
+# Styled error pages (templates/403.html, 404.html, 500.html); 429 "too many attempts" is also what
+# allauth's limits answer with (it looks up ``handler429`` here).
+handler429 = "kameng.errors.too_many_requests"
 
 if settings.DEBUG:
     # Under gunicorn in DEBUG (make stack) Django serves static and media itself; production

@@ -73,6 +73,21 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _warm_shop_settings(request):
+    """Pages read the shop's settings from one cache entry (catalog/shop.py), built by the first page
+    after a change and then kept: tests start with it built, as a running shop has it, so a page's
+    query count is its steady state from the first view (a test that changes the settings drops it,
+    as a save does)."""
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None and not names & {"db", "transactional_db"}:
+        return
+    request.getfixturevalue("_django_db_helper")  # the database as the test asked for it, set up now
+    from catalog.shop import snapshot
+
+    snapshot()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     yield
     from django.core.cache import cache
