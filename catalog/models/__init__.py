@@ -486,5 +486,4 @@ class FavouriteNotice(models.Model):
 
 
 from catalog.models.home import HomeSection, HomeSlide, ProductSalesRollup  # noqa: E402, F401  (home page)
-
 from catalog.models.shop import FooterPage, ShopSettings  # noqa: E402, F401
