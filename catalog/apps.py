@@ -10,8 +10,8 @@ class CatalogConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import post_save
 
-        from catalog import favourite_views, favourites, stock, usercenter
-        from catalog.models import Sku
+        from catalog import favourite_views, favourites, images, stock, usercenter
+        from catalog.models import Product, ProductImage, Sku
         from catalog.signals import stock_changed
 
         # Low-stock alerts: every stock change queues a re-evaluation of the SKUs concerned.
@@ -21,4 +21,7 @@ class CatalogConfig(AppConfig):
         post_save.connect(favourites.on_sku_saved, sender=Sku, dispatch_uid="catalog.favourites_price")
         # A guest's favourite clicks are added once they sign in (or sign up).
         user_logged_in.connect(favourite_views.on_logged_in, dispatch_uid="catalog.favourites_pending")
+        # Product pictures: thumbnails written once, when the picture is saved (catalog/images.py).
+        post_save.connect(images.on_image_saved, sender=Product, dispatch_uid="catalog.product_image")
+        post_save.connect(images.on_image_saved, sender=ProductImage, dispatch_uid="catalog.gallery_image")
         usercenter.register()  # the favourites card of the user-center home
