@@ -8,6 +8,7 @@ picture's (catalog/images.py) and the category is the one the page already selec
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from catalog import images
 from kameng.templatetags.kameng import tr
@@ -18,7 +19,7 @@ register = template.Library()
 @register.simple_tag
 def product_image(product, size: str = "card", css_class: str = "card-image", alt: str = "", eager: bool = False):
     width, height = images.SIZES[size]
-    loading = format_html('fetchpriority="high"') if eager else format_html('loading="lazy"')
+    loading = mark_safe('fetchpriority="high"' if eager else 'loading="lazy"')  # noqa: S308 (constants)
     if product.image:
         src, srcset, width, height = images.rendition_urls(product.image.name, size)
         return format_html(
