@@ -18,7 +18,7 @@ from PIL import Image
 from accounts.models import User
 from accounts.roles import add_merchant_staff
 from catalog import images
-from catalog.models import BuyerField, Product, ProductImage, Sku, Tag
+from catalog.models import BuyerField, Product, ProductImage, Sku
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_a_huge_picture_is_scaled_down_and_a_rotated_one_turned_upright():
 
 
 @pytest.mark.parametrize(
-    "data,name,code",
+    ("data", "name", "code"),
     [
         (b"<?php system($_GET['c']); ?>", "shell.jpg", "not_image"),
         (b"%PDF-1.4 not a picture", "doc.png", "not_image"),
@@ -201,7 +201,8 @@ def test_buyer_field_labels_and_hints_follow_the_language(demo_shop):
     product = demo_shop.products["qq-music-vip"]
     sku = product.skus.first()
     translated = BuyerField.objects.create(
-        product=product, key="qq", label="QQ号", label_en="QQ number", help_text="充值到此QQ", help_text_en="Top-up goes here"
+        product=product, key="qq", label="QQ号", label_en="QQ number",
+        help_text="充值到此QQ", help_text_en="Top-up goes here",
     )  # fmt: skip
     only_chinese = BuyerField.objects.create(product=product, key="area", label="大区", help_text="如：电信一区")
     fields = [(sku.pk, translated), (sku.pk, only_chinese)]

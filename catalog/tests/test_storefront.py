@@ -46,7 +46,7 @@ def count_queries(client, url: str) -> int:
 # The fifth query of each: marketing's flash specials of the products shown (issue 14). The category
 # page adds two for tags (the filter chips and the chips of the cards), the product page one.
 @pytest.mark.parametrize(
-    "url,limit", [("/", 5), ("/c/game-cards/", 7), ("/c/game-cards/?tag=hot", 7), ("/search/?q=商品", 5),
+    ("url", "limit"), [("/", 5), ("/c/game-cards/", 7), ("/c/game-cards/?tag=hot", 7), ("/search/?q=商品", 5),
                   ("/p/extra-0/", 6), ("/tags/hot/", 6)],
 )  # fmt: skip
 def test_query_count_does_not_grow_with_the_catalog(client, demo_shop, url, limit):
