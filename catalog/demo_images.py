@@ -32,7 +32,9 @@ def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[in
 
 
 def draw(*, title: str, subtitle: str, colour: str, slug: str) -> ContentFile:
-    base = _rgb(colour)
+    seed = hashlib.sha256(slug.encode()).digest()
+    # Products of one category share its colour, each a little shifted so the cards can be told apart.
+    base = _mix(_rgb(colour), ((seed[2] * 7) % 256, (seed[3] * 5) % 256, (seed[4] * 3) % 256), 0.22)
     light, dark = _mix(base, (255, 255, 255), 0.25), _mix(base, (0, 0, 0), 0.35)
     image = Image.new("RGB", (WIDTH, HEIGHT))
     pen = ImageDraw.Draw(image)
@@ -40,7 +42,6 @@ def draw(*, title: str, subtitle: str, colour: str, slug: str) -> ContentFile:
         pen.line([(0, y), (WIDTH, y)], fill=_mix(light, dark, y / HEIGHT))
     overlay = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
     shapes = ImageDraw.Draw(overlay)
-    seed = hashlib.sha256(slug.encode()).digest()
     shapes.ellipse([WIDTH - 520 + seed[0] % 80, -260, WIDTH + 200, 420], fill=(255, 255, 255, 34))
     shapes.ellipse([-220, HEIGHT - 260, 260 + seed[1] % 80, HEIGHT + 220], fill=(255, 255, 255, 22))
     # A "card" with rounded corners, as on a gift card.

@@ -217,12 +217,27 @@ def test_buyer_field_labels_and_hints_follow_the_language(demo_shop):
         assert form.fields[CheckoutForm.field_name(sku.pk, translated)].label == "QQ号"
 
 
-def test_order_items_keep_the_english_texts_for_the_order_page(demo_shop):
+def test_order_items_keep_the_english_texts_for_the_order_page(client, demo_shop, user):
     from orders.tests.conftest import place
 
     sku = Sku.objects.get(product__slug="qq-music-vip", label="3个月")
-    item = place(sku, 1).order.items.get()
+    order = place(sku, 1, buyer=user, email=user.email).order
+    item = order.items.get()
     assert (item.product_title_en, item.sku_label_en) == ("QQ Music VIP", "3 months")
+    client.force_login(user)
+    assert "QQ Music VIP · 3 months" in english(client).get(order.get_absolute_url()).content.decode()
+    client.cookies["django_language"] = "zh-hans"
+    assert "QQ音乐豪华绿钻 · 3个月" in client.get(order.get_absolute_url()).content.decode()
+
+
+def test_cart_shows_english_denominations_and_marks_chinese_ones(client, demo_shop):
+    english(client)
+    for label in ("3个月", "标准版"):
+        sku = Sku.objects.get(label=label)
+        client.post("/orders/cart/add/", {"sku": sku.pk, "quantity": 1})
+    html = client.get("/orders/cart/").content.decode()
+    assert "3 months" in html
+    assert '<span lang="zh-Hans" class="untranslated">标准版</span>' in html
 
 
 # --- Tags -----------------------------------------------------------------------------------------
