@@ -339,3 +339,16 @@ def test_a_merchant_cannot_touch_another_merchants_product_pictures(client, demo
     assert client.post(url, data).status_code == 404
     assert ProductImage.objects.filter(pk=picture.pk).exists()
     assert client.get("/admin/catalog/productimage/").status_code == 404  # no admin of its own
+
+
+def test_make_thumbnails_fills_in_missing_ones(demo_shop):
+    from django.core.management import call_command
+
+    product = demo_shop.products["iqiyi-vip"]
+    product.image.save("cover.webp", images.clean_upload(upload(jpeg_with_metadata())), save=True)
+    missing = images.rendition_name(product.image.name, 640)
+    default_storage.delete(missing)
+    out = io.StringIO()
+    call_command("make_thumbnails", stdout=out)
+    assert default_storage.exists(missing)
+    assert "1 thumbnails written" in out.getvalue()
