@@ -352,3 +352,15 @@ def test_make_thumbnails_fills_in_missing_ones(demo_shop):
     call_command("make_thumbnails", stdout=out)
     assert default_storage.exists(missing)
     assert "1 thumbnails written" in out.getvalue()
+
+
+def test_gallery_shows_when_it_has_more_than_the_cover(client, demo_shop):
+    product = demo_shop.products["iqiyi-vip"]
+    only = ProductImage(product=product, alt="封面")
+    only.image.save("one.webp", images.clean_upload(upload(jpeg_with_metadata())), save=True)
+    assert 'class="gallery"' not in client.get("/p/iqiyi-vip/").content.decode()  # it became the cover
+    second = ProductImage(product=product, alt="细节", sort_order=1)
+    second.image.save("two.webp", images.clean_upload(upload(jpeg_with_metadata(colour=(0, 90, 0)))), save=True)
+    html = client.get("/p/iqiyi-vip/").content.decode()
+    assert html.count('class="gallery-item"') == 2 and 'alt="细节"' in html
+    assert f'href="{second.image.url}"' in html
