@@ -38,7 +38,7 @@ from accounts.scoping import (
     ReadOnlyAdminMixin,
     scope_queryset,
 )
-from catalog import exports, services, stock
+from catalog import exports, images, services, stock
 from catalog.models import (
     BuyerField,
     CardCode,
@@ -50,6 +50,7 @@ from catalog.models import (
     ProductImage,
     Sku,
     StockAlert,
+    Tag,
 )  # fmt: skip
 from catalog.selectors import skus_with_stock
 from catalog.signals import send_stock_changed
@@ -78,7 +79,7 @@ def _download(export: exports.ExportFile) -> FileResponse:
 class CategoryAdmin(admin.ModelAdmin):
     """Operators manage categories; merchant staff may look them up."""
 
-    list_display = ["name", "name_en", "parent", "sort_order", "is_active"]
+    list_display = ["name", "name_en", "parent", "colour", "sort_order", "is_active"]
     list_editable = ["sort_order", "is_active"]
     list_select_related = ["parent"]
     search_fields = ["name", "name_en", "slug"]
@@ -93,8 +94,8 @@ class SkuForm(forms.ModelForm):
     class Meta:
         model = Sku
         fields = [
-            "product", "label", "face_value_fen", "price_fen", "cost_fen", "is_active", "low_stock_threshold",
-            "reusable_code", "sms_code_allowed", "sort_order",
+            "product", "label", "label_en", "face_value_fen", "price_fen", "cost_fen", "is_active",
+            "low_stock_threshold", "reusable_code", "sms_code_allowed", "sort_order",
         ]  # fmt: skip
 
     def clean_reusable_code(self):
@@ -109,27 +110,50 @@ class SkuInline(MerchantScopedInline, admin.TabularInline):
     form = SkuForm
     extra = 0
     fields = [
-        "label", "face_value_fen", "price_fen", "cost_fen", "is_active", "low_stock_threshold", "reusable_code",
-        "sms_code_allowed", "sort_order",
+        "label", "label_en", "face_value_fen", "price_fen", "cost_fen", "is_active", "low_stock_threshold",
+        "reusable_code", "sms_code_allowed", "sort_order",
     ]  # fmt: skip
     show_change_link = True
 
 
+class ReencodedImageForm(forms.ModelForm):
+    """A picture field checked and re-encoded at upload (catalog/images.py): a file that is not a
+    picture, too big or a decompression bomb is refused with the reason; what is kept is a fresh
+    WebP without the original's metadata. Thumbnails follow on save (catalog.images.on_image_saved)."""
+
+    def clean_image(self):
+        upload = self.cleaned_data.get("image")
+        if upload and hasattr(upload, "content_type"):  # a new upload, not the stored file
+            return images.clean_upload(upload)
+        return upload
+
+
 class ProductImageInline(MerchantScopedInline, admin.TabularInline):
     model = ProductImage
-    extra = 0
-    fields = ["image", "alt", "sort_order"]
+    form = ReencodedImageForm
+    extra = 1
+    fields = ["preview", "image", "alt", "sort_order"]
+    readonly_fields = ["preview"]
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj):
+        if not obj or not obj.image:
+            return ""
+        src, _srcset, width, height = images.rendition_urls(obj.image.name, "thumb")
+        return format_html('<img src="{}" width="{}" height="{}" alt="">', src, width, height)
 
 
 class BuyerFieldInline(MerchantScopedInline, admin.TabularInline):
     model = BuyerField
     extra = 0
-    fields = ["key", "label", "label_en", "kind", "required", "max_length", "help_text", "sort_order"]
+    fields = ["key", "label", "label_en", "kind", "required", "max_length", "help_text", "help_text_en", "sort_order"]
 
 
 @admin.register(Product)
 class ProductAdmin(MerchantScopedAdmin):
     merchant_path = "merchant"
+    form = ReencodedImageForm
+    filter_horizontal = ["tags"]  # merchants pick among the tags operators made
     list_display = ["title", "merchant", "category", "status", "delivery_mode", "is_featured", "updated_at"]
     list_filter = ["status", "delivery_mode", "category"]
     list_select_related = ["merchant", "category"]
@@ -202,6 +226,16 @@ class ProductAdmin(MerchantScopedAdmin):
             Product.Status.DELISTED,
             lambda n: ngettext("%(count)d product delisted.", "%(count)d products delisted.", n) % {"count": n},
         )
+
+
+@admin.register(Tag)
+class TagAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+    """Operators make the tags; merchants put them on their own products (the product form)."""
+
+    list_display = ["name", "name_en", "slug", "sort_order"]
+    list_editable = ["sort_order"]
+    search_fields = ["name", "name_en", "slug"]
+    prepopulated_fields = {"slug": ("name_en",)}
 
 
 # --- SKUs ---------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ class CatalogConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import post_save
 
-        from catalog import favourite_views, favourites, stock, usercenter
-        from catalog.models import Sku
+        from catalog import favourite_views, favourites, images, stock, usercenter
+        from catalog.models import Product, ProductImage, Sku
         from catalog.signals import stock_changed
 
         # Low-stock alerts: every stock change queues a re-evaluation of the SKUs concerned.
@@ -26,6 +26,10 @@ class CatalogConfig(AppConfig):
 
         stock_changed.connect(home.on_stock_changed, dispatch_uid="catalog.home_stock")
         home.connect()
+
+        # Product pictures: thumbnails written once, when the picture is saved (catalog/images.py).
+        post_save.connect(images.on_image_saved, sender=Product, dispatch_uid="catalog.product_image")
+        post_save.connect(images.on_image_saved, sender=ProductImage, dispatch_uid="catalog.gallery_image")
         usercenter.register()  # the favourites card of the user-center home
 
         # Shop settings and footer pages: one cached snapshot, dropped on every change (catalog/shop.py).

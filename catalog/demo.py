@@ -14,16 +14,50 @@ from django.db import transaction
 
 from accounts.models import LoyaltySettings, MemberLevel, Merchant, User
 from accounts.roles import add_merchant_staff
-from catalog import codes, services
-from catalog.models import Category, Product, Sku
+from catalog import codes, demo_images, images, services
+from catalog.models import Category, Product, Sku, Tag
 
 CATEGORIES = [
-    # slug, name, English name
-    ("game-cards", "游戏点卡", "Game cards"),
-    ("memberships", "影音会员", "Memberships"),
-    ("software", "软件激活码", "Software keys"),
-    ("courses", "课程兑换码", "Course codes"),
+    # slug, name, English name, colour (pictures and placeholders)
+    ("game-cards", "游戏点卡", "Game cards", "#3d5a80"),
+    ("memberships", "影音会员", "Memberships", "#2a9d8f"),
+    ("software", "软件激活码", "Software keys", "#7b2cbf"),
+    ("courses", "课程兑换码", "Course codes", "#e9a23b"),
 ]
+
+# Tags (分类标签): slug, name, English name; and which demo products carry them.
+TAGS = [
+    ("instant", "秒发", "Instant"),
+    ("hot", "热销", "Best seller"),
+    ("official", "官方正品", "Official"),
+    ("gift", "适合送礼", "Gift idea"),
+]
+PRODUCT_TAGS = {
+    "steam-wallet": ["instant", "hot", "official"],
+    "netease-points": ["instant", "hot"],
+    "qq-music-vip": ["instant", "gift"],
+    "iqiyi-vip": ["instant"],
+    "office-key": ["official"],
+    "python-course": ["gift"],
+    "honor-of-kings": ["instant", "hot"],
+}
+
+# English denominations (the Chinese label is the key); products without English stay Chinese.
+SKU_LABELS_EN = {
+    "1个月": "1 month", "3个月": "3 months", "12个月": "12 months", "30天": "30 days", "90天": "90 days",
+    "永久授权": "Lifetime licence", "标准版": "Standard", "进阶版": "Advanced", "60点券": "60 vouchers",
+    "300点券": "300 vouchers",
+}  # fmt: skip
+
+
+def sku_label_en(label: str) -> str:
+    if label.endswith("元") and label[:-1].isdigit():
+        return f"¥{label[:-1]}"
+    return SKU_LABELS_EN.get(label, label)
+
+
+# Products shown with a picture (the others show their category's placeholder).
+DEMO_IMAGES = {"steam-wallet", "netease-points", "qq-music-vip", "office-key", "honor-of-kings"}
 
 PRODUCTS = [
     # slug, category, title, English title, featured, [(label, face value fen, price fen)]
@@ -88,6 +122,12 @@ DEMO_STOCK = 30
 DEMO_STOCK_OVERRIDES = {("iqiyi-vip", "90天"): 3, ("office-key", "永久授权"): 0}
 
 DESCRIPTION = "购买后卡密显示在订单页并发送到您的邮箱。\n请在有效期内使用，虚拟商品售出后非质量问题不退换。"
+DESCRIPTION_EN = (
+    "After payment the codes appear on the order page and are e-mailed to you.\n"
+    "Use them before they expire; digital goods are not returnable once sold unless faulty."
+)
+# One product keeps Chinese-only texts, so the English site shows the marked fallback.
+CHINESE_ONLY = {"python-course"}
 
 # The demo shop's back-office sign-ins (DEBUG only), with the role each one shows.
 DEMO_SIGN_INS = [
@@ -142,7 +182,11 @@ def seed_levels() -> list[MemberLevel]:
 
 
 @transaction.atomic
-def seed_demo(*, with_users: bool = True, with_codes: bool = True, with_levels: bool = True) -> DemoShop:
+def seed_demo(
+    *, with_users: bool = True, with_codes: bool = True, with_levels: bool = True, with_images: bool = False
+) -> DemoShop:
+    """The demo shop; ``with_images`` draws product pictures (``seed_demo`` the command does; tests
+    that do not look at pictures skip the drawing)."""
     merchant, _ = Merchant.objects.update_or_create(
         slug="demo-cards",
         defaults={"name": "卡盟示例商户", "contact_email": "merchant@kameng.local", "contact_name": "小卡"},
@@ -161,10 +205,15 @@ def seed_demo(*, with_users: bool = True, with_codes: bool = True, with_levels: 
         _staff_user("other-merchant@kameng.local", "星辰游戏", other_merchant)
 
     categories = {}
-    for order, (slug, name, name_en) in enumerate(CATEGORIES):
+    for order, (slug, name, name_en, colour) in enumerate(CATEGORIES):
         categories[slug], _ = Category.objects.update_or_create(
-            slug=slug, defaults={"name": name, "name_en": name_en, "sort_order": order, "is_active": True}
+            slug=slug,
+            defaults={"name": name, "name_en": name_en, "colour": colour, "sort_order": order, "is_active": True},
         )
+    tags = {
+        slug: Tag.objects.update_or_create(slug=slug, defaults={"name": name, "name_en": name_en, "sort_order": n})[0]
+        for n, (slug, name, name_en) in enumerate(TAGS)
+    }
 
     products = {}
     catalogue = [(merchant, row) for row in PRODUCTS] + [(other_merchant, row) for row in OTHER_MERCHANT_PRODUCTS]
@@ -177,7 +226,9 @@ def seed_demo(*, with_users: bool = True, with_codes: bool = True, with_levels: 
                 "title": title,
                 "title_en": title_en,
                 "summary": f"{title}，付款后秒发卡密。",
+                "summary_en": "" if slug in CHINESE_ONLY else f"{title_en}: codes delivered seconds after payment.",
                 "description": DESCRIPTION,
+                "description_en": "" if slug in CHINESE_ONLY else DESCRIPTION_EN,
                 "status": Product.Status.LISTED,
                 "is_featured": featured,
                 "sort_order": order,
@@ -187,11 +238,22 @@ def seed_demo(*, with_users: bool = True, with_codes: bool = True, with_levels: 
             sku, _ = Sku.objects.update_or_create(
                 product=product,
                 label=label,
-                defaults={"face_value_fen": face_value_fen, "price_fen": price_fen, "sort_order": sku_order},
+                defaults={
+                    "face_value_fen": face_value_fen,
+                    "price_fen": price_fen,
+                    "sort_order": sku_order,
+                    "label_en": "" if slug in CHINESE_ONLY else sku_label_en(label),
+                },
             )
             if with_codes and not sku.codes.exists():
                 count = DEMO_STOCK_OVERRIDES.get((slug, label), DEMO_STOCK)
                 services.add_codes(sku=sku, secrets=[demo_code(sku, n) for n in range(count)])
+        product.tags.set([tags[tag] for tag in PRODUCT_TAGS.get(slug, [])])
+        if with_images and slug in DEMO_IMAGES and not product.image:
+            picture = images.clean_upload(
+                demo_images.draw(title=title_en, subtitle=title, colour=categories[category].colour, slug=slug)
+            )
+            product.image.save(f"{slug}.webp", picture, save=True)  # thumbnails: images.on_image_saved
         products[slug] = product
     if with_levels:
         seed_levels()

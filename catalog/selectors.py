@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog.allocation import for_sale_parts, for_sale_q
-from catalog.models import CardCode, Category, Product, Sku
+from catalog.models import CardCode, Category, Product, Sku, Tag
 
 
 def skus_with_stock(queryset: QuerySet[Sku] | None = None, *, now=None) -> QuerySet[Sku]:
@@ -152,7 +152,7 @@ def for_sale_count(*, now=None, cap: int | None = None) -> CombinedExpression:
 def product_for_page(*, slug: str) -> Product | None:
     """The product with its active SKUs, each annotated with ``available_count`` (up to
     ``STOCK_COUNT_CAP``; ``count_capped`` when there are at least that many) and ``stock_level``
-    (3 queries: product, SKUs, images)."""
+    (4 queries: product, SKUs, images, tags)."""
     product = (
         Product.objects.listed()
         .select_related("category", "merchant")
@@ -165,6 +165,7 @@ def product_for_page(*, slug: str) -> Product | None:
                 to_attr="active_skus",
             ),
             "images",
+            "tags",
         )
         .filter(slug=slug)
         .first()
@@ -190,4 +191,31 @@ def search_products(*, query: str) -> QuerySet[Product]:
         return listed_products().none()
     return listed_products().filter(
         Q(title__icontains=query) | Q(title_en__icontains=query) | Q(summary__icontains=query)
+    )
+
+
+def attach_tags(products) -> list[Product]:
+    """Fill ``tag_list`` on each of ``products`` (a page of a listing) in one query; the product card
+    shows it as chips. Cards of lists that did not call this show no chips (and run no query)."""
+    products = list(products)
+    if not products:
+        return products
+    through = Product.tags.through
+    rows = (
+        through.objects.filter(product_id__in=[p.pk for p in products])
+        .select_related("tag")
+        .order_by("tag__sort_order", "tag_id")
+    )
+    by_product: dict[int, list[Tag]] = {}
+    for row in rows:
+        by_product.setdefault(row.product_id, []).append(row.tag)
+    for product in products:
+        product.tag_list = by_product.get(product.pk, [])
+    return products
+
+
+def tags_of(products: QuerySet[Product]) -> list[Tag]:
+    """The tags on any of ``products`` (the filter chips of a category page), in one query."""
+    return list(
+        Tag.objects.filter(Exists(products.filter(tags=OuterRef("pk")).order_by())).order_by("sort_order", "id")
     )

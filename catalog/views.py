@@ -7,6 +7,7 @@ from django.shortcuts import render
 from accounts import levels
 from catalog import favourites, level_prices, selectors
 from catalog import home as home_content
+from catalog.models import Tag
 
 PAGE_SIZE = 24
 
@@ -36,7 +37,13 @@ def category(request, slug: str):
     if current is None:
         raise Http404
     products = selectors.listed_products().filter(category_id__in=selectors.descendant_ids(current, categories))
+    # Tag chips: the tags of this category's products; ?tag=<slug> narrows the list to one of them.
+    tags = selectors.tags_of(products)
+    active_tag = next((tag for tag in tags if tag.slug == request.GET.get("tag")), None)
+    if active_tag is not None:
+        products = products.filter(tags=active_tag)
     page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.attach_tags(page.object_list)
     parent = next((c for c in categories if c.pk == current.parent_id), None)
     return render(
         request,
@@ -45,6 +52,28 @@ def category(request, slug: str):
             "category": current,
             "parent": parent,
             "categories": selectors.storefront_categories(categories),
+            "page": page,
+            "tags": tags,
+            "active_tag": active_tag,
+            "favourite_ids": _favourites_on(request, page),
+        },
+    )
+
+
+def tag(request, slug: str):
+    """Every listed product with one tag (/tags/<slug>/)."""
+    found = Tag.objects.filter(slug=slug).first()
+    if found is None:
+        raise Http404
+    products = selectors.listed_products().filter(tags=found)
+    page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.attach_tags(page.object_list)
+    return render(
+        request,
+        "catalog/tag.html",
+        {
+            "tag": found,
+            "categories": selectors.storefront_categories(),
             "page": page,
             "favourite_ids": _favourites_on(request, page),
         },

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import PhoneField, national_digits
 from catalog.models import BuyerField
+from kameng.templatetags.kameng import tr_html
 from orders import cart
 
 PATTERNS = {
@@ -65,8 +66,13 @@ class CheckoutForm(forms.Form):
             del self.fields["query_secret"]
         self.buyer_fields = list(buyer_fields)
         for sku_id, field in self.buyer_fields:
+            # The merchant's English label and hint on the English site, the Chinese ones otherwise
+            # (marked lang="zh-Hans" when they stand in for missing English).
             self.fields[self.field_name(sku_id, field)] = forms.CharField(
-                label=field.label, max_length=field.max_length, required=field.required, help_text=field.help_text
+                label=tr_html(field, "label"),
+                max_length=field.max_length,
+                required=field.required,
+                help_text=tr_html(field, "help_text"),
             )
         # Paying is chosen here, the last choice before the button, so placing the order goes
         # straight to the gateway. Left out of the POST (or with nothing configured) the buyer

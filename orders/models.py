@@ -129,6 +129,9 @@ class OrderItem(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="order_items")
     product_title = models.CharField(_("product"), max_length=120)
     sku_label = models.CharField(_("denomination"), max_length=40)
+    # The English texts as they were when ordered (the ``tr`` filter shows them on the English site).
+    product_title_en = models.CharField(_("product (English)"), max_length=120, blank=True)
+    sku_label_en = models.CharField(_("denomination (English)"), max_length=40, blank=True)
     delivery_mode = models.CharField(_("delivery mode"), max_length=16)
     reusable_code = models.BooleanField(default=False)
     unit_price_fen = models.BigIntegerField(_("unit price (fen)"))

@@ -361,6 +361,8 @@ def place_order(
                     merchant=sku.product.merchant,
                     product_title=sku.product.title,
                     sku_label=sku.label,
+                    product_title_en=sku.product.title_en,
+                    sku_label_en=sku.label_en,
                     delivery_mode=sku.product.delivery_mode,
                     reusable_code=sku.reusable_code,
                     unit_price_fen=quoted.unit_price_fen,

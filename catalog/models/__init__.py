@@ -27,6 +27,10 @@ class Category(models.Model):
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     is_active = models.BooleanField(_("shown"), default=True)
+    colour = models.CharField(
+        _("colour"), max_length=7, blank=True,
+        help_text=_("Like #3b82f6: the background of the picture shown for products without an image."),
+    )  # fmt: skip
     children_list: list["Category"]  # the shown children, filled by catalog.selectors.active_categories
 
     class Meta:
@@ -64,13 +68,16 @@ class Product(models.Model):
     title_en = models.CharField(_("English title"), max_length=120, blank=True)
     slug = models.SlugField(_("slug"), max_length=120, unique=True)
     summary = models.CharField(_("summary"), max_length=200, blank=True)
+    summary_en = models.CharField(_("English summary"), max_length=200, blank=True)
     description = models.TextField(_("description"), blank=True)
+    description_en = models.TextField(_("English description"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     delivery_mode = models.CharField(
         _("delivery mode"), max_length=16, choices=DeliveryMode.choices, default=DeliveryMode.AUTOMATIC
     )
     image = models.ImageField(_("cover image"), upload_to="products/%Y/%m/", blank=True)
     is_featured = models.BooleanField(_("featured"), default=False)
+    tags = models.ManyToManyField("catalog.Tag", blank=True, related_name="products", verbose_name=_("tags"))
     show_stock_count = models.BooleanField(
         _("show exact stock"),
         default=False,
@@ -147,6 +154,7 @@ class BuyerField(models.Model):
     required = models.BooleanField(_("required"), default=True)
     max_length = models.PositiveIntegerField(_("maximum length"), default=64)
     help_text = models.CharField(_("hint"), max_length=120, blank=True)
+    help_text_en = models.CharField(_("English hint"), max_length=120, blank=True)
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
 
     class Meta:
@@ -164,6 +172,7 @@ class Sku(models.Model):
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="skus", verbose_name=_("product"))
     label = models.CharField(_("denomination"), max_length=40)
+    label_en = models.CharField(_("English denomination"), max_length=40, blank=True)
     face_value_fen = models.BigIntegerField(_("face value (fen)"), default=0)
     price_fen = models.BigIntegerField(_("price (fen)"))
     cost_fen = models.BigIntegerField(_("cost (fen)"), null=True, blank=True)
@@ -485,5 +494,6 @@ class FavouriteNotice(models.Model):
         return f"{self.user} · {len(self.items)}"
 
 
+from catalog.models.content import Tag  # noqa: E402, F401  (product tags)
 from catalog.models.home import HomeSection, HomeSlide, ProductSalesRollup  # noqa: E402, F401  (home page)
 from catalog.models.shop import FooterPage, ShopSettings  # noqa: E402, F401

@@ -1,4 +1,6 @@
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
 from kameng.money import fen_to_yuan_str
@@ -35,6 +37,24 @@ def tr(obj, field: str) -> str:
         if english:
             return english
     return getattr(obj, field, "")
+
+
+@register.filter
+def tr_fallback(obj, field: str) -> bool:
+    """True on the English site when ``field_en`` is empty but ``field`` is not: the Chinese text is
+    shown instead, and the element showing it should say so (``lang="zh-Hans"``)."""
+    return get_language() == "en" and not getattr(obj, f"{field}_en", "") and bool(getattr(obj, field, ""))
+
+
+@register.filter
+def tr_html(obj, field: str) -> SafeString:
+    """``{{ sku|tr_html:"label" }}``: like ``tr`` for element content; a Chinese fallback on the
+    English site comes in ``<span lang="zh-Hans" class="untranslated">`` (screen readers read it in
+    Chinese, the page may mark it). Not for attributes or ``<title>``: use ``tr`` there."""
+    text = tr(obj, field)
+    if tr_fallback(obj, field):
+        return format_html('<span lang="zh-Hans" class="untranslated">{}</span>', text)
+    return format_html("{}", text)
 
 
 @register.filter

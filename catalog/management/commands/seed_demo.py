@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         kept_before = outbox.count_messages() if outbox.uses_outbox() else 0
-        shop = seed_demo(with_users=settings.DEBUG)
+        shop = seed_demo(with_users=settings.DEBUG, with_images=True)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo shop ready: merchant {shop.merchant.name}, {len(shop.categories)} categories, "
