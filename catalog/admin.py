@@ -573,3 +573,6 @@ class FavouriteAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     fields = ["created_at", "user", "product", "notify", "seen_price_fen", "seen_in_stock"]
     readonly_fields = fields
     show_full_result_count = False
+
+
+from catalog import admin_reviews  # noqa: E402, F401  (reviews, bought-together relations)

@@ -22,3 +22,7 @@ class CatalogConfig(AppConfig):
         # A guest's favourite clicks are added once they sign in (or sign up).
         user_logged_in.connect(favourite_views.on_logged_in, dispatch_uid="catalog.favourites_pending")
         usercenter.register()  # the favourites card of the user-center home
+        from catalog import reviews, search_signals
+
+        search_signals.connect()  # search text rebuilt on product, SKU and category saves
+        reviews.connect()  # products' average rating kept on every review change

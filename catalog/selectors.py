@@ -184,10 +184,36 @@ def product_for_page(*, slug: str) -> Product | None:
     return product
 
 
-def search_products(*, query: str) -> QuerySet[Product]:
-    query = query.strip()[:60]
-    if not query:
-        return listed_products().none()
-    return listed_products().filter(
-        Q(title__icontains=query) | Q(title_en__icontains=query) | Q(summary__icontains=query)
-    )
+SEARCH_SORTS = ("relevance", "sales", "price", "price_desc", "newest")
+
+
+def search_products(
+    *,
+    query: str,
+    category_ids: list[int] | None = None,
+    min_price_fen: int | None = None,
+    max_price_fen: int | None = None,
+    in_stock: bool = False,
+    sort: str = "relevance",
+) -> QuerySet[Product]:
+    """Listed products matching ``query`` (catalog/search.py: names, category, SKU labels, synonyms,
+    pinyin and initials; typo-tolerant on PostgreSQL), filtered and sorted, in one query."""
+    from catalog import search
+
+    products = search.matching(listed_products(), query)
+    if category_ids:
+        products = products.filter(category_id__in=category_ids)
+    if min_price_fen is not None:
+        products = products.filter(min_price_fen__gte=min_price_fen)
+    if max_price_fen is not None:
+        products = products.filter(min_price_fen__lte=max_price_fen)
+    if in_stock:
+        # in_stock is an annotation of listed_products; manual delivery does not draw on codes.
+        products = products.filter(Q(in_stock=True) | ~Q(delivery_mode=Product.DeliveryMode.AUTOMATIC))  # type: ignore[misc]
+    order = {
+        "sales": ("-sold_30d", "-relevance", "-id"),
+        "price": ("min_price_fen", "-relevance", "-id"),
+        "price_desc": ("-min_price_fen", "-relevance", "-id"),
+        "newest": ("-created_at", "-id"),
+    }.get(sort, ("-relevance", "-sold_30d", "sort_order", "-id"))
+    return products.order_by(*order)

@@ -121,3 +121,11 @@ def commit_import(*, batch_id: int, language: str = "") -> str | None:
 def sweep_stalled_imports() -> int:
     """Periodic: queue again the parse or commit of batches whose task was lost."""
     return imports.requeue_stalled()
+
+
+@shared_task
+@exclusive(timeout=3600)
+def compute_related_products() -> int:
+    from catalog import related
+
+    return related.compute()
