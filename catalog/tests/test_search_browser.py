@@ -38,6 +38,8 @@ def test_a_review_is_posted_and_shown(page, live_server, demo_shop, user, passwo
     sign_in(page.context, live_server, user, password)
     page.context.add_cookies([{"name": "django_language", "value": "zh-hans", "url": live_server.url}])
     page.goto(order.get_absolute_url())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "order-review-form-zh-hans-phone.png"), full_page=True)
     page.locator(".order-reviews label.star-choice", has_text="4★").click()
     page.fill(".order-reviews textarea", "到账很快，好评")
     page.click(".order-reviews button[type=submit]")
