@@ -209,7 +209,7 @@ def search_products(
         products = products.filter(min_price_fen__lte=max_price_fen)
     if in_stock:
         # in_stock is an annotation of listed_products; manual delivery does not draw on codes.
-        products = products.filter(Q(in_stock=True) | ~Q(delivery_mode=Product.DeliveryMode.AUTOMATIC))  # type: ignore[misc]
+        products = products.filter(Q(in_stock=True) | ~Q(delivery_mode=Product.DeliveryMode.AUTOMATIC))
     order = {
         "sales": ("-sold_30d", "-relevance", "-id"),
         "price": ("min_price_fen", "-relevance", "-id"),
