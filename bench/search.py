@@ -158,7 +158,7 @@ def main() -> int:
             label = " ".join(f"{k}={v}" for k, v in params.items())
             print(f"{label:<44} {median * 1000:10.1f} {worst * 1000:8.1f} {found:>7,} {count:>8}")
         if args.explain:
-            page_query = selectors.search_products(query="点卡")[:24]
+            page_query = selectors.search_products(query="点卡").values_list("pk", flat=True)[:24]
             print(page_query.explain(analyze=True))
     finally:
         redis.stop()

@@ -97,8 +97,7 @@ def search(request):
         "in_stock": request.GET.get("in_stock") == "1",
         "sort": sort,
     }
-    results = selectors.search_products(query=query, **filters)
-    page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.search_page(query=query, page_number=request.GET.get("page"), per_page=PAGE_SIZE, **filters)
     suggestions = [] if page.object_list or not query else list(selectors.best_selling(limit=4))
     params = request.GET.copy()
     params.pop("page", None)

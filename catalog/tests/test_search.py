@@ -83,9 +83,11 @@ def test_relevance_puts_title_hits_first(client, demo_shop):
 def test_filters_category_price_and_stock(client, demo_shop):
     assert set(slugs(client, q="会员", c="memberships")) == {"qq-music-vip", "iqiyi-vip"}
     assert slugs(client, q="点卡", c="software") == []
-    # lowest prices: steam 48.50, netease 29.10, honor 5.80
-    assert set(slugs(client, q="点卡", min="10", max="40")) == {"netease-points"}
-    assert "honor-of-kings" not in slugs(client, q="点卡", min="6")
+    # a product is in a price range when one of its denominations is: steam 48.50/96.50/192.00,
+    # netease 29.10/48.50/97.00, honor of kings 5.80/29.00
+    assert set(slugs(client, q="点卡", min="10", max="40")) == {"netease-points", "honor-of-kings"}
+    assert slugs(client, q="点卡", max="10") == ["honor-of-kings"]
+    assert slugs(client, q="点卡", min="100") == ["steam-wallet"]
     office = demo_shop.products["office-key"]  # seeded sold out
     assert office.slug in slugs(client, q="office")
     assert office.slug not in slugs(client, q="office", in_stock="1")
