@@ -254,5 +254,5 @@ def search_page(*, page_number, per_page: int, **criteria) -> Page:
     page = paginator.get_page(page_number)
     ids = list(page.object_list)
     by_id = {product.pk: product for product in listed_products().filter(pk__in=ids)} if ids else {}
-    page.object_list = [by_id[pk] for pk in ids if pk in by_id]
+    page.object_list = [by_id[pk] for pk in ids if pk in by_id]  # type: ignore[misc]  # ids → products
     return page
