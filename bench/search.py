@@ -103,7 +103,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--no-jit", action="store_true", help="PostgreSQL's JIT off for the session (PGOPTIONS)")
     args = parser.parse_args()
+    if args.no_jit:
+        os.environ["PGOPTIONS"] = "-c jit=off"
 
     scratch = Path(tempfile.mkdtemp(prefix="kameng-search-"))
     scratch.chmod(0o755)  # as root, the postgres user must be able to enter it

@@ -196,6 +196,7 @@ def search_products(
     max_price_fen: int | None = None,
     in_stock: bool = False,
     sort: str = "relevance",
+    fuzzy: bool = False,
     now=None,
 ) -> QuerySet[Product]:
     """The ids' query of a search: listed products with an active SKU matching ``query``
@@ -208,7 +209,7 @@ def search_products(
 
     now = now or timezone.now()
     skus = Sku.objects.filter(product=OuterRef("pk"), is_active=True)
-    products = search.matching(Product.objects.listed().filter(Exists(skus)), query)
+    products = search.matching(Product.objects.listed().filter(Exists(skus)), query, fuzzy=fuzzy)
     if category_ids:
         products = products.filter(category_id__in=category_ids)
     if min_price_fen is not None or max_price_fen is not None:
@@ -248,9 +249,15 @@ def search_products(
 
 
 def search_page(*, page_number, per_page: int, **criteria) -> Page:
-    """A page of :func:`search_products`: the count and the page's ids on the lean query, then the
-    page's products with :func:`listed_products`' annotations (3 queries, whatever the matches)."""
+    """A page of :func:`search_products`: the count and the page's ids on the lean query (and, when
+    nothing matched, the same with ``fuzzy``), then the page's products with
+    :func:`listed_products`' annotations (3 queries, 4 for a typo; whatever the matches)."""
+    from catalog import search
+
     paginator = Paginator(search_products(**criteria).values_list("pk", flat=True), per_page)
+    if not paginator.count and search.is_postgres() and search.clean_query(criteria.get("query", "")):
+        # Nothing holds the words: look for close ones (typos), through the trigram index.
+        paginator = Paginator(search_products(**criteria, fuzzy=True).values_list("pk", flat=True), per_page)
     page = paginator.get_page(page_number)
     ids = list(page.object_list)
     by_id = {product.pk: product for product in listed_products().filter(pk__in=ids)} if ids else {}
