@@ -31,6 +31,7 @@ MERCHANT_STAFF_PERMISSIONS = {
         "importbatch": ["view", "add", "change"],
         "stockalert": ["view"],
         "codeaccess": ["view"],
+        "review": ["view", "change"],  # reply to reviews of their products (catalog/admin_reviews.py)
     },
     # Orders of their goods (actions and manual delivery need "change"); no payments permissions.
     "orders": {

@@ -609,5 +609,6 @@ class FavouriteAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin, admin.ModelAdmin):
     show_full_result_count = False
 
 
-# The home page's slides, sections and trade templates (operators only) have their own module.
-from catalog import admin_home  # noqa: E402, F401
+# The home page's slides, sections and trade templates (operators only), reviews and bought-together
+# relations have their own modules.
+from catalog import admin_home, admin_reviews  # noqa: E402, F401

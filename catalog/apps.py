@@ -41,3 +41,8 @@ class CatalogConfig(AppConfig):
         for model in (ShopSettings, FooterPage):
             post_save.connect(shop.forget, sender=model, dispatch_uid=f"catalog.shop.{model.__name__}.save")
             post_delete.connect(shop.forget, sender=model, dispatch_uid=f"catalog.shop.{model.__name__}.delete")
+
+        from catalog import reviews, search_signals
+
+        search_signals.connect()  # search text rebuilt on product, SKU and category saves
+        reviews.connect()  # products' average rating kept on every review change

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
     Count,
@@ -185,13 +186,84 @@ def product_for_page(*, slug: str) -> Product | None:
     return product
 
 
-def search_products(*, query: str) -> QuerySet[Product]:
-    query = query.strip()[:60]
-    if not query:
-        return listed_products().none()
-    return listed_products().filter(
-        Q(title__icontains=query) | Q(title_en__icontains=query) | Q(summary__icontains=query)
-    )
+SEARCH_SORTS = ("relevance", "sales", "price", "price_desc", "newest")
+
+
+def search_products(
+    *,
+    query: str,
+    category_ids: list[int] | None = None,
+    min_price_fen: int | None = None,
+    max_price_fen: int | None = None,
+    in_stock: bool = False,
+    sort: str = "relevance",
+    fuzzy: bool = False,
+    now=None,
+) -> QuerySet[Product]:
+    """The ids' query of a search: listed products with an active SKU matching ``query``
+    (catalog/search.py: names, category, SKU labels, synonyms, pinyin and initials; typo-tolerant on
+    PostgreSQL), filtered and sorted, reading only the product row and correlated EXISTS /
+    per-product subqueries — not the card-page annotations of :func:`listed_products`, which
+    :func:`search_page` adds for the 24 products of a page only. The price range keeps products
+    with an active denomination in it."""
+    from catalog import search
+
+    now = now or timezone.now()
+    skus = Sku.objects.filter(product=OuterRef("pk"), is_active=True)
+    products = search.matching(Product.objects.listed().filter(Exists(skus)), query, fuzzy=fuzzy)
+    if category_ids:
+        products = products.filter(category_id__in=category_ids)
+    if min_price_fen is not None or max_price_fen is not None:
+        in_range = skus
+        if min_price_fen is not None:
+            in_range = in_range.filter(price_fen__gte=min_price_fen)
+        if max_price_fen is not None:
+            in_range = in_range.filter(price_fen__lte=max_price_fen)
+        products = products.filter(Exists(in_range))
+    if in_stock:
+        codes = CardCode.objects.filter(sku__product=OuterRef("pk"), sku__is_active=True)
+        available, expired = for_sale_parts(now=now)
+        products = products.filter(
+            Exists(codes.filter(available))
+            | Exists(codes.filter(expired))
+            | ~Q(delivery_mode=Product.DeliveryMode.AUTOMATIC)  # manual delivery does not draw on codes
+        )
+    if sort in ("price", "price_desc"):
+        lowest = skus.order_by("price_fen").values("price_fen")[:1]
+        products = products.annotate(lowest_fen=Subquery(lowest))
+        order: tuple[str, ...] = ("lowest_fen" if sort == "price" else "-lowest_fen", "-relevance", "-id")
+    elif sort == "sales":
+        sold = (
+            CardCode.objects.filter(sku__product=OuterRef("pk"), sold_at__gte=now - timedelta(days=30))
+            .order_by()
+            .values("sku__product")
+            .annotate(n=Sum("times_sold"))
+            .values("n")
+        )
+        products = products.annotate(sold=Coalesce(Subquery(sold), 0))
+        order = ("-sold", "-relevance", "-id")
+    elif sort == "newest":
+        order = ("-created_at", "-id")
+    else:
+        order = ("-relevance", "sort_order", "-id")
+    return products.order_by(*order)
+
+
+def search_page(*, page_number, per_page: int, **criteria) -> Page:
+    """A page of :func:`search_products`: the count and the page's ids on the lean query (and, when
+    nothing matched, the same with ``fuzzy``), then the page's products with
+    :func:`listed_products`' annotations (3 queries, 4 for a typo; whatever the matches)."""
+    from catalog import search
+
+    paginator = Paginator(search_products(**criteria).values_list("pk", flat=True), per_page)
+    if not paginator.count and search.is_postgres() and search.clean_query(criteria.get("query", "")):
+        # Nothing holds the words: look for close ones (typos), through the trigram index.
+        paginator = Paginator(search_products(**criteria, fuzzy=True).values_list("pk", flat=True), per_page)
+    page = paginator.get_page(page_number)
+    ids = list(page.object_list)
+    by_id = {product.pk: product for product in listed_products().filter(pk__in=ids)} if ids else {}
+    page.object_list = [by_id[pk] for pk in ids if pk in by_id]  # type: ignore[misc]  # ids → products
+    return page
 
 
 def attach_tags(products) -> list[Product]:

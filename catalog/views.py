@@ -1,8 +1,12 @@
 """Storefront pages. Thin: reads come from catalog/selectors.py, each page a constant number of queries."""
 
+from decimal import Decimal, InvalidOperation
+
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 
 from accounts import levels
 from catalog import favourites, level_prices, selectors
@@ -100,12 +104,73 @@ def product(request, slug: str):
     return render(request, "catalog/product.html", context)
 
 
+def _yuan_to_fen(value: str | None) -> int | None:
+    try:
+        amount = Decimal((value or "").strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount > 10**7:
+        return None
+    return int(amount * 100)
+
+
 def search(request):
-    query = request.GET.get("q", "")
-    page = Paginator(selectors.search_products(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.get("q", "").strip()[:60]
+    categories = selectors.active_categories()
+    current = next((c for c in categories if c.slug == request.GET.get("c")), None)
+    sort = request.GET.get("sort", "relevance")
+    sort = sort if sort in selectors.SEARCH_SORTS else "relevance"
+    filters = {
+        "category_ids": selectors.descendant_ids(current, categories) if current else None,
+        "min_price_fen": _yuan_to_fen(request.GET.get("min")),
+        "max_price_fen": _yuan_to_fen(request.GET.get("max")),
+        "in_stock": request.GET.get("in_stock") == "1",
+        "sort": sort,
+    }
+    page = selectors.search_page(query=query, page_number=request.GET.get("page"), per_page=PAGE_SIZE, **filters)
+    suggestions = [] if page.object_list or not query else _suggestions()
+    params = request.GET.copy()
+    params.pop("page", None)
     return render(
-        request, "catalog/search.html", {"query": query, "page": page, "favourite_ids": _favourites_on(request, page)}
+        request,
+        "catalog/search.html",
+        {
+            "query": query,
+            "page": page,
+            "categories": selectors.storefront_categories(categories),
+            "all_categories": categories,
+            "current_category": current,
+            "filters": filters,
+            "min": request.GET.get("min", ""),
+            "max": request.GET.get("max", ""),
+            "sort": sort,
+            "sorts": SORT_LABELS,
+            "page_query": params.urlencode(),
+            "suggestions": suggestions,
+            "favourite_ids": favourites.favourite_ids(
+                user=request.user, product_ids=[p.pk for p in [*page.object_list, *suggestions]]
+            ),
+        },
     )
+
+
+def _suggestions() -> list:
+    """Best sellers for an empty result, cached 5 minutes: the sales ranking reads the whole
+    catalogue's sales, too much for every search that finds nothing."""
+    found = cache.get("search:suggestions")
+    if found is None:
+        found = list(selectors.best_selling(limit=4))
+        cache.set("search:suggestions", found, 300)
+    return found
+
+
+SORT_LABELS = [
+    ("relevance", _("Best match")),
+    ("sales", _("Best selling")),
+    ("price", _("Price: low to high")),
+    ("price_desc", _("Price: high to low")),
+    ("newest", _("Newest")),
+]
 
 
 def _favourites_on(request, page) -> set[int]:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # trigram lookups of the product search (catalog/search.py)
     "allauth",
     "allauth.account",
     "phonenumber_field",
@@ -194,6 +195,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Low-stock alerts: re-evaluate every SKU (catches reservations that expired without a release)
     # and re-queue alert e-mails lost on the way; then the merchants' daily digest.
+    # "Bought together": co-purchase counts of the last 90 days' paid orders (catalog/related.py).
+    "catalog.compute_related_products": {
+        "task": "catalog.tasks.compute_related_products",
+        "schedule": crontab(hour=3, minute=40),
+        "options": {"expires": 6 * 3600},
+    },
     "catalog.sweep_low_stock": {
         "task": "catalog.tasks.sweep_low_stock",
         "schedule": crontab(minute="*/10"),

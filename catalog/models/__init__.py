@@ -94,6 +94,11 @@ class Product(models.Model):
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Search (catalog/search.py): title, English title, category, SKU labels, synonyms, full pinyin
+    # and initials, lower-cased, rebuilt on save; rating (catalog/reviews.py): the shown reviews.
+    search_text = models.TextField(_("search text"), blank=True, editable=False)
+    rating_avg = models.DecimalField(_("average rating"), max_digits=3, decimal_places=2, default=0, editable=False)
+    rating_count = models.PositiveIntegerField(_("ratings"), default=0, editable=False)
 
     objects = ProductQuerySet.as_manager()
 
@@ -496,4 +501,5 @@ class FavouriteNotice(models.Model):
 
 from catalog.models.content import Tag  # noqa: E402, F401  (product tags)
 from catalog.models.home import HomeSection, HomeSlide, ProductSalesRollup  # noqa: E402, F401  (home page)
+from catalog.models.reviews import ProductRelation, Review  # noqa: E402, F401
 from catalog.models.shop import FooterPage, ShopSettings  # noqa: E402, F401
