@@ -1,45 +1,32 @@
 """ "Bought together / you may also like": co-purchase counts and the reads of the pages.
 
-:func:`compute` (the beat task ``catalog.tasks.compute_related_products``, nightly) counts, over
-the paid orders of the last :data:`WINDOW_DAYS` days, how many held both of two products, and
-replaces ``ProductRelation`` with the :data:`KEEP` best partners of each product (one transaction:
-readers see the old table or the new one). :func:`related_for` reads them for a page and fills up
+:func:`replace_relations` (fed by the nightly beat task ``orders.tasks.compute_related_products``,
+``orders/related.py``: the paid orders of the last 90 days) counts how many orders held both of two
+products, and replaces ``ProductRelation`` with the :data:`KEEP` best partners of each product (one
+transaction: readers see the old table or the new one). :func:`related_for` reads them for a page and fills up
 with the same category's best sellers when a product has fewer partners than asked.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import timedelta
 from itertools import combinations
 
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
 
 from catalog import selectors
 from catalog.models import Product, ProductRelation
 
-WINDOW_DAYS = 90
 KEEP = 12
 
 
-def compute(*, now=None) -> int:
-    from orders.models import Order, OrderItem
-
-    now = now or timezone.now()
-    rows = (
-        OrderItem.objects.filter(
-            order__kind=Order.Kind.GOODS,
-            order__paid_at__gte=now - timedelta(days=WINDOW_DAYS),
-            order__status__in=[Order.Status.PAID, Order.Status.PROCESSING, Order.Status.DELIVERED],
-        )
-        .values_list("order_id", "sku__product_id")
-        .order_by()
-        .distinct()
-    )
+def replace_relations(rows) -> int:
+    """Replace ``ProductRelation`` from ``rows`` of ``(order id, product id)`` — the paid orders'
+    baskets, read by orders (orders/related.py: catalog does not read orders) — keeping each
+    product's :data:`KEEP` best partners."""
     baskets: dict[int, set[int]] = defaultdict(set)
-    for order_id, product_id in rows.iterator(chunk_size=5000):
+    for order_id, product_id in rows:
         baskets[order_id].add(product_id)
     pairs: Counter[tuple[int, int]] = Counter()
     for products in baskets.values():

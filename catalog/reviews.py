@@ -1,4 +1,5 @@
-"""Reviews: who may review what, the product's stored average, the reads of the pages.
+"""Reviews: the form, the product's stored average, the reads of the product page. Who may review
+what (an item of one's own delivered order) is orders' (orders/reviews.py).
 
 A signed-in buyer reviews an item of their own order once the order is delivered, once per item
 (``Review.order_item`` is one-to-one). Merchant staff reply in admin (catalog/admin_reviews.py,
@@ -8,11 +9,8 @@ reviews only and are recomputed by one UPDATE after every save or delete of a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django import forms
 from django.core.paginator import Page, Paginator
-from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, DecimalField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
@@ -61,32 +59,6 @@ def connect() -> None:
     post_delete.connect(_on_review_changed, sender=Review, dispatch_uid="catalog.review_rating_deleted")
 
 
-def reviewable_item(*, user, item_id: int):
-    """The order item ``user`` may review now, or None (not theirs, not delivered, reviewed already)."""
-    from orders.models import Order, OrderItem
-
-    if not user.is_authenticated:
-        return None
-    return (
-        OrderItem.objects.select_related("order", "sku")
-        .filter(pk=item_id, order__buyer=user, order__status=Order.Status.DELIVERED, review__isnull=True)
-        .first()
-    )
-
-
-def post_review(*, user, item_id: int, rating: int, comment: str) -> Review:
-    item = reviewable_item(user=user, item_id=item_id)
-    if item is None:
-        raise ReviewRefused
-    try:
-        with transaction.atomic():
-            return Review.objects.create(
-                product_id=item.sku.product_id, order_item=item, buyer=user, rating=rating, comment=comment.strip()
-            )
-    except IntegrityError as error:  # a second tab, a double click: once per item
-        raise ReviewRefused from error
-
-
 def mask_name(user) -> str:
     name = user.display_name if user is not None else ""
     if not name:
@@ -106,28 +78,3 @@ def product_reviews(*, product: Product, page_number) -> Page:
     for review in page.object_list:
         review.masked_name = mask_name(review.buyer)
     return page
-
-
-@dataclass
-class OrderReviews:
-    """What the order page shows under a delivered order: per item, its review or a form."""
-
-    entries: list = field(default_factory=list)  # [(item, review or None, form or None)]
-
-
-def for_order(*, order, user) -> OrderReviews:
-    """The items of a delivered order with their reviews (1 query); forms only for the order's buyer."""
-    from orders.models import Order
-
-    result = OrderReviews()
-    if order.status != Order.Status.DELIVERED:
-        return result
-    mine = user.is_authenticated and order.buyer_id == user.pk
-    items = list(order.items.select_related("review", "sku").order_by("id"))
-    for item in items:
-        review = getattr(item, "review", None)
-        if review is None and not mine:
-            continue
-        form = ReviewForm(auto_id=f"review{item.pk}_%s") if review is None else None
-        result.entries.append((item, review, form))
-    return result

@@ -129,11 +129,3 @@ def sweep_stalled_imports() -> int:
 def roll_up_sales() -> int:
     """Periodic: each product's sales of the last 30 days into ``ProductSalesRollup``."""
     return home.roll_up_sales()
-
-
-@shared_task
-@exclusive(timeout=3600)
-def compute_related_products() -> int:
-    from catalog import related
-
-    return related.compute()

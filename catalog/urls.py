@@ -1,6 +1,6 @@
 from django.urls import path
 
-from catalog import review_views, views
+from catalog import views
 
 app_name = "catalog"
 urlpatterns = [
@@ -9,5 +9,4 @@ urlpatterns = [
     path("c/<slug:slug>/", views.category, name="category"),
     path("p/<slug:slug>/", views.product, name="product"),
     path("tags/<slug:slug>/", views.tag, name="tag"),
-    path("reviews/<int:item_id>/", review_views.post_review, name="review"),
 ]

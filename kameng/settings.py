@@ -196,8 +196,8 @@ CELERY_BEAT_SCHEDULE = {
     # Low-stock alerts: re-evaluate every SKU (catches reservations that expired without a release)
     # and re-queue alert e-mails lost on the way; then the merchants' daily digest.
     # "Bought together": co-purchase counts of the last 90 days' paid orders (catalog/related.py).
-    "catalog.compute_related_products": {
-        "task": "catalog.tasks.compute_related_products",
+    "orders.compute_related_products": {
+        "task": "orders.tasks.compute_related_products",
         "schedule": crontab(hour=3, minute=40),
         "options": {"expires": 6 * 3600},
     },

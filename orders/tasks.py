@@ -56,3 +56,12 @@ def refresh_leaderboard() -> int:
     """Periodic, and after a user hides or shows themselves: recompute the spending boards. Two
     runs at once only cost time (each writes a complete board), so no lock."""
     return leaderboard.refresh_all()
+
+
+@shared_task
+@exclusive(timeout=3600)
+def compute_related_products() -> int:
+    """Nightly: "bought together" from the paid orders of the last 90 days (orders/related.py)."""
+    from orders import related
+
+    return related.compute()

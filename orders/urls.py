@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import views, views_aftersales
+from orders import review_views, views, views_aftersales
 
 app_name = "orders"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("cart/checkout/", views.cart_checkout, name="cart_checkout"),
     path("checkout/", views.checkout, name="checkout"),
     path("lookup/", views.lookup, name="lookup"),
+    path("items/<int:item_id>/review/", review_views.post_review, name="review"),
     path("<str:number>/", views.detail, name="detail"),
     path("<str:number>/status.json", views.status_json, name="status"),
     path("<str:number>/cancel/", views.cancel, name="cancel"),

@@ -6,7 +6,7 @@ operators hide a review, which then is neither shown nor counted in the product'
 ``rating_avg``/``rating_count`` (kept by catalog/reviews.py on every change).
 
 A ``ProductRelation`` says "bought together": how many paid orders of the last 90 days held both
-products; rebuilt by the beat task ``catalog.tasks.compute_related_products``.
+products; rebuilt by the beat task ``orders.tasks.compute_related_products``.
 """
 
 from django.conf import settings

@@ -23,12 +23,6 @@ def related_products(product, limit=4):
     return related.related_for(product_ids=[product.pk], limit=limit)
 
 
-@register.simple_tag(takes_context=True)
-def order_reviews(context, order):
-    request = context.get("request")
-    return reviews.for_order(order=order, user=request.user if request is not None else None)
-
-
 @register.simple_tag
 def order_related(order, limit=4):
     product_ids = list(order.items.values_list("sku__product_id", flat=True).distinct())

@@ -9,12 +9,12 @@ import pytest
 
 from accounts.models import User
 from accounts.tests.test_wallet_browser import sign_in
-from catalog import reviews
 from catalog.models import Product
-from catalog.tasks import compute_related_products
 from kameng.testing.fixtures import ARTIFACTS
+from orders import reviews as order_reviews
 from orders import services
 from orders.services import CartLine
+from orders.tasks import compute_related_products
 from orders.tests.conftest import pay
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,7 +63,7 @@ def test_screens(browser, live_server, demo_shop):
     comments = ["秒到账，价格也比官方便宜，推荐！", "Fast delivery, code worked first time.", "客服回复及时。"]
     for n, (buyer, comment) in enumerate(zip(buyers, comments, strict=True)):
         item = bought(buyer, demo_shop, "steam-wallet", "python-course" if n else "netease-points").items.first()
-        reviews.post_review(user=buyer, item_id=item.pk, rating=5 - n, comment=comment)
+        order_reviews.post_review(user=buyer, item_id=item.pk, rating=5 - n, comment=comment)
     compute_related_products.delay()
     SHOTS.mkdir(parents=True, exist_ok=True)
     pages = [("results", "/search/?q=点卡"), ("empty", "/search/?q=zzzz不存在"), ("product", "/p/steam-wallet/")]

@@ -7,7 +7,8 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from catalog import reviews
+from catalog.reviews import ReviewForm, ReviewRefused
+from orders import reviews
 
 
 @login_required
@@ -16,7 +17,7 @@ def post_review(request, item_id: int):
     item = reviews.reviewable_item(user=request.user, item_id=item_id)
     if item is None:  # someone else's item, not delivered, or reviewed already: nothing to see
         raise Http404
-    form = reviews.ReviewForm(request.POST)
+    form = ReviewForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose a rating from 1 to 5 stars."))
         return redirect(item.order)
@@ -24,7 +25,7 @@ def post_review(request, item_id: int):
         reviews.post_review(
             user=request.user, item_id=item.pk, rating=form.cleaned_data["rating"], comment=form.cleaned_data["comment"]
         )
-    except reviews.ReviewRefused as refused:
+    except ReviewRefused as refused:
         raise Http404 from refused
     messages.success(request, _("Thank you, your review is posted."))
     return redirect(item.order)
