@@ -30,7 +30,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Min, OuterRef, Q, Subquery, Sum
@@ -38,11 +37,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
 from catalog import selectors
 from catalog.allocation import for_sale_parts
 from catalog.models import CardCode, Category, HomeSection, HomeSlide, Product, ProductSalesRollup, Sku
+from kameng import images
 
 CACHE_KEY = "catalog:home:v1"
 CACHE_SECONDS = 120
@@ -51,9 +51,6 @@ SALES_WINDOW = timedelta(days=30)
 SLIDE_SIZE = (1440, 480)
 SLIDE_SMALL_SIZE = (720, 240)
 SLIDE_MIN_SIZE = (600, 200)
-SLIDE_MAX_BYTES = 8 * 1024 * 1024
-SLIDE_MAX_PIXELS = 40_000_000
-SLIDE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 
 # A fresh shop (no section at all): these, in this order.
 DEFAULT_SECTIONS = [
@@ -78,58 +75,22 @@ class SlidePicture:
     small: ContentFile
 
 
-def _fit_jpeg(image: Image.Image, size: tuple[int, int], name: str) -> ContentFile:
-    fitted = ImageOps.fit(image, size, method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-    out = io.BytesIO()
-    fitted.save(out, format="JPEG", quality=85, optimize=True, progressive=True)
-    return ContentFile(out.getvalue(), name=name)
-
-
 def _pictures(image: Image.Image, data: bytes, stem: str) -> SlidePicture:
     digest = hashlib.sha256(data).hexdigest()[:10]
     return SlidePicture(
-        large=_fit_jpeg(image, SLIDE_SIZE, f"{stem}-{digest}.jpg"),
-        small=_fit_jpeg(image, SLIDE_SMALL_SIZE, f"{stem}-{digest}-small.jpg"),
+        large=images.fit_jpeg(image, SLIDE_SIZE, f"{stem}-{digest}.jpg"),
+        small=images.fit_jpeg(image, SLIDE_SMALL_SIZE, f"{stem}-{digest}-small.jpg"),
     )
 
 
 def process_slide(upload, *, stem: str = "slide") -> SlidePicture:
     """The upload, checked and re-encoded at both sizes; ``ValidationError`` with the reason otherwise."""
-    if upload.size is not None and upload.size > SLIDE_MAX_BYTES:
-        raise ValidationError(
-            _("The picture is too large: at most %(size)s MB.") % {"size": SLIDE_MAX_BYTES // (1024 * 1024)},
-            code="too_large",
-        )
-    upload.seek(0)
-    data = upload.read()
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            kind = probe.format
-            width, height = probe.size
-            probe.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValidationError(
-            _("This file is not an image. Upload a JPEG, PNG, WebP or GIF picture."), code="not_an_image"
-        ) from exc
-    if kind not in SLIDE_FORMATS:
-        raise ValidationError(
-            _("%(kind)s images are not accepted. Upload a JPEG, PNG, WebP or GIF picture.") % {"kind": kind},
-            code="format",
-        )
-    if width * height > SLIDE_MAX_PIXELS:
-        raise ValidationError(_("The picture has too many pixels."), code="too_many_pixels")
-    if width < SLIDE_MIN_SIZE[0] or height < SLIDE_MIN_SIZE[1]:
-        raise ValidationError(
-            _("The picture is %(width)s × %(height)s pixels; a slide needs at least %(min_w)s × %(min_h)s.")
-            % {"width": width, "height": height, "min_w": SLIDE_MIN_SIZE[0], "min_h": SLIDE_MIN_SIZE[1]},
-            code="too_small",
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as source:
-            source.seek(0)
-            image = ImageOps.exif_transpose(source).convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise ValidationError(_("This picture could not be read. Upload another one."), code="unreadable") from exc
+    image, data = images.open_upload(
+        upload,
+        min_size=SLIDE_MIN_SIZE,
+        too_small=_("The picture is %(width)s × %(height)s pixels; a slide needs at least %(min_w)s × %(min_h)s."),
+    )
+    image = image.convert("RGB")
     return _pictures(image, data, stem)
 
 

@@ -34,7 +34,6 @@ from pathlib import Path
 import segno
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -42,10 +41,11 @@ from django.db.models.signals import post_delete, post_save
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from catalog.allocation import for_sale_parts
 from catalog.models import CardCode, Product
+from kameng import images
 from kameng.money import fen_to_yuan_str
 from marketing.models import Campaign, CampaignItem, FlashSpecial
 
@@ -56,9 +56,6 @@ NO_LIMIT = 1_000_000_000  # an item's empty cap or per-buyer limit, as its flash
 BANNER_SIZE = (1440, 480)
 BANNER_SMALL_SIZE = (720, 240)
 BANNER_MIN_SIZE = (600, 200)
-BANNER_MAX_BYTES = 8 * 1024 * 1024
-BANNER_MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
-BANNER_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 
 SHARE_SIZE = (1200, 630)
 
@@ -75,54 +72,19 @@ class Banner:
     small: ContentFile
 
 
-def _fit_jpeg(image: Image.Image, size: tuple[int, int], name: str) -> ContentFile:
-    fitted = ImageOps.fit(image, size, method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-    out = io.BytesIO()
-    fitted.save(out, format="JPEG", quality=85, optimize=True, progressive=True)
-    return ContentFile(out.getvalue(), name=name)
-
-
 def process_banner(upload, *, stem: str = "banner") -> Banner:
     """The upload, checked and re-encoded at both sizes; ``ValidationError`` with the reason otherwise."""
-    if upload.size is not None and upload.size > BANNER_MAX_BYTES:
-        raise ValidationError(
-            _("The banner is too large: at most %(size)s MB.") % {"size": BANNER_MAX_BYTES // (1024 * 1024)},
-            code="too_large",
-        )
-    upload.seek(0)
-    data = upload.read()
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            kind = probe.format
-            width, height = probe.size
-            probe.verify()  # a truncated or corrupt file stops here
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValidationError(
-            _("This file is not an image. Upload a JPEG, PNG, WebP or GIF picture."), code="not_an_image"
-        ) from exc
-    if kind not in BANNER_FORMATS:
-        raise ValidationError(
-            _("%(kind)s images are not accepted. Upload a JPEG, PNG, WebP or GIF picture.") % {"kind": kind},
-            code="format",
-        )
-    if width * height > BANNER_MAX_PIXELS:
-        raise ValidationError(_("The picture has too many pixels."), code="too_many_pixels")
-    if width < BANNER_MIN_SIZE[0] or height < BANNER_MIN_SIZE[1]:
-        raise ValidationError(
-            _("The picture is %(width)s × %(height)s pixels; a banner needs at least %(min_w)s × %(min_h)s.")
-            % {"width": width, "height": height, "min_w": BANNER_MIN_SIZE[0], "min_h": BANNER_MIN_SIZE[1]},
-            code="too_small",
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as source:
-            source.seek(0)  # an animated GIF or WebP: its first frame
-            image = ImageOps.exif_transpose(source).convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise ValidationError(_("This picture could not be read. Upload another one."), code="unreadable") from exc
+    image, data = images.open_upload(
+        upload,
+        min_size=BANNER_MIN_SIZE,
+        too_small=_("The picture is %(width)s × %(height)s pixels; a banner needs at least %(min_w)s × %(min_h)s."),
+        too_large=_("The banner is too large: at most %(size)s MB."),
+    )
+    image = image.convert("RGB")
     digest = hashlib.sha256(data).hexdigest()[:10]
     return Banner(
-        large=_fit_jpeg(image, BANNER_SIZE, f"{stem}-{digest}.jpg"),
-        small=_fit_jpeg(image, BANNER_SMALL_SIZE, f"{stem}-{digest}-small.jpg"),
+        large=images.fit_jpeg(image, BANNER_SIZE, f"{stem}-{digest}.jpg"),
+        small=images.fit_jpeg(image, BANNER_SMALL_SIZE, f"{stem}-{digest}-small.jpg"),
     )
 
 
